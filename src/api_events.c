@@ -1,0 +1,91 @@
+/* GET /events: authenticates, builds the type filter and turns the connection into a stream. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "cors.h"
+#include "log.h"
+#include "respond.h"
+#include "router.h"
+#include "sse.h"
+#include "worker.h"
+
+#define MAX_NAME 256
+
+/*
+ * Collects the distinct types of every "type" parameter, each of which may be a
+ * comma list. Returns the count, or -1 when a name is bad or there are too many.
+ */
+static int collect_types(const http_request_t *req, char *types[SUB_MAX_TYPES])
+{
+    int n = 0;
+    char *v;
+    for (int i = 0; (v = http_query_param(req, "type", i)) != NULL; i++) {
+        char *save = NULL;
+        for (char *t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            size_t len = strlen(t);
+            if (!sse_field_ok(t, len) || len > MAX_NAME) goto bad;
+            int dup = 0;
+            for (int k = 0; k < n; k++) dup |= strcmp(types[k], t) == 0;
+            if (dup) continue;
+            if (n == SUB_MAX_TYPES) goto bad;
+            types[n++] = xstrdup(t);
+        }
+        free(v);
+        continue;
+    bad:
+        free(v);
+        for (int k = 0; k < n; k++) free(types[k]);
+        return -1;
+    }
+    return n;
+}
+
+void api_events(conn_t *c, const http_request_t *req)
+{
+    const server_t *srv = c->w->srv;
+    identity_t id;
+    if (auth_request(srv->cfg, req, time(NULL), 0, &id)) {
+        respond_error(c, req, 401, "a valid token is required");
+        return;
+    }
+    if (!sse_field_ok(id.user_id, strlen(id.user_id)) || strlen(id.user_id) > MAX_NAME) {
+        identity_free(&id);
+        respond_error(c, req, 400, "the user id may not hold CR, LF or NUL and has at most 256 bytes");
+        return;
+    }
+    char *types[SUB_MAX_TYPES];
+    int ntypes = collect_types(req, types);
+    if (ntypes < 0) {
+        identity_free(&id);
+        respond_error(c, req, 400, "bad type: at most 32 names of up to 256 bytes, without CR or LF");
+        return;
+    }
+    sub_t *sub = sub_new(c, id.user_id, (const char *const *)types, (uint32_t)ntypes);
+
+    char head[2048];
+    size_t olen = 0;
+    const char *origin = http_header(req, "origin", &olen);
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                     "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+    n += (int)cors_headers(srv->cfg, origin, olen, head + n, sizeof head - (size_t)n);
+    n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
+    frame_t *f = frame_new(head, (size_t)n);
+    conn_send(c, f);
+    frame_unref(f);
+
+    char u[64], t[128] = "*";
+    size_t tl = 0;
+    for (int i = 0; i < ntypes && tl + 1 < sizeof t; i++) {
+        char one[64];
+        tl += (size_t)snprintf(t + tl, sizeof t - tl, "%s%s", i ? "," : "", log_clean(types[i], one, sizeof one));
+        if (tl >= sizeof t) tl = sizeof t - 1;
+    }
+    log_info(srv->log, "connect ip=%s account=%s user=%s types=%s", c->ip, id.username,
+             log_clean(id.user_id, u, sizeof u), t);
+    for (int i = 0; i < ntypes; i++) free(types[i]);
+    identity_free(&id);
+    conn_begin_stream(c, sub);
+}

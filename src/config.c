@@ -1,0 +1,355 @@
+/* Settings table, .env parsing and validation: every SSE_* variable is described once here. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+enum setting_type { SET_STR, SET_INT };
+
+/** One row of the settings table: where it lives in config_t and how to check it. */
+typedef struct setting {
+    const char *name;
+    enum setting_type type;
+    const char *def; /* default, as text; NULL = unset */
+    long min, max;   /* bounds for SET_INT */
+    size_t offset;
+    const char *help;
+} setting_t;
+
+#define S(name, field, def, help) {name, SET_STR, def, 0, 0, offsetof(config_t, field), help}
+#define I(name, field, def, min, max, help)                                                        \
+    {name, SET_INT, def, min, max, offsetof(config_t, field), help}
+
+static const setting_t settings[] = {
+    S("SSE_HOST", host, "0.0.0.0", "address to listen on"),
+    I("SSE_PORT", port, "8080", 0, 65535, "port to listen on (0 picks a free one)"),
+    S("SSE_APP_KEY", app_key, NULL, "secret that signs tokens (HS256); required"),
+    S("SSE_CLIENT_USERNAME", client_username, NULL, "subscriber account: name"),
+    S("SSE_CLIENT_PASSWORD", client_password, NULL, "subscriber account: password"),
+    S("SSE_BROADCASTER_USERNAME", broadcaster_username, NULL, "publisher account: name"),
+    S("SSE_BROADCASTER_PASSWORD", broadcaster_password, NULL, "publisher account: password"),
+    S("SSE_ADMIN_USERNAME", admin_username, NULL, "admin account: name"),
+    S("SSE_ADMIN_PASSWORD", admin_password, NULL, "admin account: password"),
+    S("SSE_USERNAME", single_username, NULL, "one account with every role (older form)"),
+    S("SSE_PASSWORD", single_password, NULL, "password of SSE_USERNAME"),
+    S("ALLOWED_ORIGIN", allowed_origin, "", "comma-separated origins allowed by CORS (* = any)"),
+    I("SSE_HEARTBEAT", heartbeat, "15", 1, 3600, "seconds between ': ping' comments on streams"),
+    I("SSE_RETRY", retry_ms, "3000", 0, 3600000, "reconnect delay sent to browsers (ms)"),
+    I("SSE_TOKEN_TTL", token_ttl, "3600", 1, 31536000, "lifetime of /login tokens (seconds)"),
+    S("SSE_LOG_LEVEL", log_level, "info", "debug, info, warn or error"),
+    I("SSE_MAX_CONNECTIONS", max_connections, "0", 0, 100000000,
+      "most open connections (0 = as many as the fd limit allows)"),
+    I("SSE_MAX_HEADER_BYTES", max_header_bytes, "8192", 256, 1048576,
+      "largest request head; more gets 431"),
+    I("SSE_MAX_BODY_BYTES", max_body_bytes, "65536", 0, 67108864,
+      "largest request body; more gets 413"),
+    I("SSE_HEADER_TIMEOUT", header_timeout, "10", 1, 3600,
+      "seconds to receive a whole request once it has started"),
+    I("SSE_IDLE_TIMEOUT", idle_timeout, "60", 1, 86400,
+      "seconds an idle keep-alive connection is kept open"),
+    I("SSE_MAX_QUEUE_BYTES", max_queue_bytes, "1048576", 1024, 1073741824,
+      "bytes queued for one subscriber before it is dropped"),
+    I("SSE_WORKERS", workers, "0", 0, 256, "worker threads (0 = one per core)"),
+};
+
+int config_parse_int(const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    while (isspace((unsigned char)*s)) s++;
+    if (*s == '\0') return SSE_EINVAL;
+    long v = strtol(s, &end, 10);
+    while (isspace((unsigned char)*end)) end++;
+    if (errno || *end != '\0' || v < min || v > max) return SSE_EINVAL;
+    *out = v;
+    return SSE_OK;
+}
+
+/* ---- .env files ---- */
+
+static void envfile_add(envfile_t *ef, const char *name, size_t nlen, char *value)
+{
+    for (int i = 0; i < ef->count; i++) {
+        if (strlen(ef->names[i]) == nlen && memcmp(ef->names[i], name, nlen) == 0) {
+            free(ef->values[i]); /* later lines win, as in a shell */
+            ef->values[i] = value;
+            return;
+        }
+    }
+    ef->names = xrealloc(ef->names, sizeof(char *) * (size_t)(ef->count + 1));
+    ef->values = xrealloc(ef->values, sizeof(char *) * (size_t)(ef->count + 1));
+    ef->names[ef->count] = xstrndup(name, nlen);
+    ef->values[ef->count] = value;
+    ef->count++;
+}
+
+/* Parses the value part of one line (after '='), up to end; returns a new string or NULL. */
+static char *parse_value(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t')) p++;
+    if (p < end && (*p == '"' || *p == '\'')) {
+        char q = *p++;
+        char *out = xmalloc((size_t)(end - p) + 1);
+        size_t n = 0;
+        for (; p < end && *p != q; p++) {
+            if (q == '"' && *p == '\\' && p + 1 < end) {
+                p++;
+                out[n++] = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p;
+            } else {
+                out[n++] = *p;
+            }
+        }
+        if (p >= end) { /* unterminated quote */
+            free(out);
+            return NULL;
+        }
+        for (p++; p < end; p++) { /* only whitespace or a comment may follow */
+            if (*p == '#') break;
+            if (*p != ' ' && *p != '\t') {
+                free(out);
+                return NULL;
+            }
+        }
+        out[n] = '\0';
+        return out;
+    }
+    const char *v = p;
+    const char *e = v;
+    for (; p < end; p++) {
+        if (*p == '#' && (p == v || p[-1] == ' ' || p[-1] == '\t')) break;
+        if (*p != ' ' && *p != '\t') e = p + 1;
+    }
+    return xstrndup(v, (size_t)(e - v));
+}
+
+int envfile_parse(envfile_t *ef, const char *text, char err[SSE_ERR_LEN])
+{
+    memset(ef, 0, sizeof *ef);
+    int lineno = 0;
+    const char *line = text;
+    while (*line) {
+        const char *end = strchr(line, '\n');
+        if (!end) end = line + strlen(line);
+        const char *next = *end ? end + 1 : end;
+        if (end > line && end[-1] == '\r') end--;
+        lineno++;
+        const char *p = line;
+        while (p < end && isspace((unsigned char)*p)) p++;
+        if (p == end || *p == '#') {
+            line = next;
+            continue;
+        }
+        if ((size_t)(end - p) > 7 && memcmp(p, "export ", 7) == 0) p += 7;
+        while (p < end && isspace((unsigned char)*p)) p++;
+        const char *name = p;
+        while (p < end && (isalnum((unsigned char)*p) || *p == '_')) p++;
+        size_t nlen = (size_t)(p - name);
+        while (p < end && (*p == ' ' || *p == '\t')) p++;
+        char *value = NULL;
+        if (nlen == 0 || p == end || *p != '=' || !(value = parse_value(p + 1, end))) {
+            snprintf(err, SSE_ERR_LEN, "line %d: expected NAME=VALUE", lineno);
+            envfile_free(ef);
+            return SSE_EINVAL;
+        }
+        envfile_add(ef, name, nlen, value);
+        line = next;
+    }
+    return SSE_OK;
+}
+
+int envfile_load(envfile_t *ef, const char *path, int optional, char err[SSE_ERR_LEN])
+{
+    memset(ef, 0, sizeof *ef);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (optional && errno == ENOENT) return SSE_OK;
+        snprintf(err, SSE_ERR_LEN, "%s: %s", path, strerror(errno));
+        return SSE_EINVAL;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = xmalloc(cap);
+    size_t n;
+    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += n;
+        if (len + 1 == cap) {
+            if (cap >= (1u << 20)) break;
+            buf = xrealloc(buf, cap *= 2);
+        }
+    }
+    fclose(f);
+    buf[len] = '\0';
+    if (memchr(buf, '\0', len)) {
+        snprintf(err, SSE_ERR_LEN, "%s: not a text file", path);
+        free(buf);
+        return SSE_EINVAL;
+    }
+    char perr[SSE_ERR_LEN] = "";
+    int rc = envfile_parse(ef, buf, perr);
+    free(buf);
+    if (rc) snprintf(err, SSE_ERR_LEN, "%.100s: %.140s", path, perr);
+    return rc;
+}
+
+const char *envfile_get(const envfile_t *ef, const char *name)
+{
+    if (!ef) return NULL;
+    for (int i = 0; i < ef->count; i++)
+        if (strcmp(ef->names[i], name) == 0) return ef->values[i];
+    return NULL;
+}
+
+void envfile_free(envfile_t *ef)
+{
+    for (int i = 0; i < ef->count; i++) {
+        free(ef->names[i]);
+        free(ef->values[i]);
+    }
+    free(ef->names);
+    free(ef->values);
+    memset(ef, 0, sizeof *ef);
+}
+
+/* ---- settings ---- */
+
+static const char *lookup(const envfile_t *ef, const char *name)
+{
+    const char *v = getenv(name); /* a real environment variable wins over the file */
+    return v ? v : envfile_get(ef, name);
+}
+
+static int add_account(config_t *cfg, const char *user, const char *pass, enum role role,
+                       const char *uvar, const char *pvar, char err[SSE_ERR_LEN])
+{
+    int has_user = user && *user, has_pass = pass && *pass;
+    if (!has_user && !has_pass) return SSE_OK;
+    if (!has_user || !has_pass) {
+        snprintf(err, SSE_ERR_LEN, "%s: must be set together with %s", has_user ? pvar : uvar,
+                 has_user ? uvar : pvar);
+        return SSE_EINVAL;
+    }
+    for (int i = 0; i < cfg->naccounts; i++) {
+        if (strcmp(cfg->accounts[i].username, user) == 0) {
+            snprintf(err, SSE_ERR_LEN, "%s: account name \"%s\" is already used", uvar, user);
+            return SSE_EINVAL;
+        }
+    }
+    account_t *a = &cfg->accounts[cfg->naccounts++];
+    a->username = xstrdup(user);
+    a->password = xstrdup(pass);
+    a->role = role;
+    return SSE_OK;
+}
+
+static int parse_origins(config_t *cfg, char err[SSE_ERR_LEN])
+{
+    const char *p = cfg->allowed_origin;
+    while (*p) {
+        while (*p == ' ' || *p == ',') p++;
+        const char *s = p;
+        while (*p && *p != ',') p++;
+        const char *e = p;
+        while (e > s && e[-1] == ' ') e--;
+        if (e == s) continue;
+        if (e - s == 1 && *s == '*') {
+            cfg->any_origin = 1;
+            continue;
+        }
+        for (const char *c = s; c < e; c++) {
+            if ((unsigned char)*c <= 0x20 || *c == 0x7f) {
+                snprintf(err, SSE_ERR_LEN, "ALLOWED_ORIGIN: origins may not contain spaces or "
+                                           "control characters");
+                return SSE_EINVAL;
+            }
+        }
+        if (cfg->norigins == CONFIG_MAX_ORIGINS) {
+            snprintf(err, SSE_ERR_LEN, "ALLOWED_ORIGIN: at most %d origins", CONFIG_MAX_ORIGINS);
+            return SSE_EINVAL;
+        }
+        size_t n = (size_t)(e - s);
+        if (s[n - 1] == '/') n--; /* "https://a.example/" names the same origin */
+        cfg->origins[cfg->norigins++] = xstrndup(s, n);
+    }
+    return SSE_OK;
+}
+
+int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN])
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
+        const setting_t *s = &settings[i];
+        const char *v = lookup(ef, s->name);
+        if (!v || (s->type == SET_INT && *v == '\0')) v = s->def;
+        if (s->type == SET_STR) {
+            *(char **)((char *)cfg + s->offset) = v ? xstrdup(v) : NULL;
+        } else {
+            long n;
+            if (config_parse_int(v, s->min, s->max, &n)) {
+                snprintf(err, SSE_ERR_LEN, "%s: must be a whole number from %ld to %ld (got \"%.40s\")",
+                         s->name, s->min, s->max, v);
+                return SSE_EINVAL;
+            }
+            *(int *)((char *)cfg + s->offset) = (int)n;
+        }
+    }
+    if (!cfg->app_key || !*cfg->app_key) {
+        snprintf(err, SSE_ERR_LEN, "SSE_APP_KEY: must be set (the secret that signs tokens)");
+        return SSE_EINVAL;
+    }
+    if (log_level_parse(cfg->log_level) < 0) {
+        snprintf(err, SSE_ERR_LEN, "SSE_LOG_LEVEL: must be debug, info, warn or error (got \"%.40s\")",
+                 cfg->log_level);
+        return SSE_EINVAL;
+    }
+    int rc = add_account(cfg, cfg->client_username, cfg->client_password, ROLE_SUBSCRIBER,
+                         "SSE_CLIENT_USERNAME", "SSE_CLIENT_PASSWORD", err);
+    if (!rc)
+        rc = add_account(cfg, cfg->broadcaster_username, cfg->broadcaster_password,
+                         ROLE_PUBLISHER, "SSE_BROADCASTER_USERNAME", "SSE_BROADCASTER_PASSWORD",
+                         err);
+    if (!rc)
+        rc = add_account(cfg, cfg->admin_username, cfg->admin_password, ROLE_ADMIN,
+                         "SSE_ADMIN_USERNAME", "SSE_ADMIN_PASSWORD", err);
+    if (!rc)
+        rc = add_account(cfg, cfg->single_username, cfg->single_password, ROLE_ADMIN,
+                         "SSE_USERNAME", "SSE_PASSWORD", err);
+    if (rc) return rc;
+    if (cfg->naccounts == 0) {
+        snprintf(err, SSE_ERR_LEN, "SSE_CLIENT_USERNAME: no account is set (set at least one of "
+                                   "SSE_CLIENT_, SSE_BROADCASTER_, SSE_ADMIN_ USERNAME/PASSWORD)");
+        return SSE_EINVAL;
+    }
+    if (!cfg->host || !*cfg->host) {
+        snprintf(err, SSE_ERR_LEN, "SSE_HOST: must not be empty");
+        return SSE_EINVAL;
+    }
+    return parse_origins(cfg, err);
+}
+
+void config_free(config_t *cfg)
+{
+    for (size_t i = 0; i < ARRAY_LEN(settings); i++)
+        if (settings[i].type == SET_STR) free(*(char **)((char *)cfg + settings[i].offset));
+    for (int i = 0; i < cfg->naccounts; i++) {
+        free(cfg->accounts[i].username);
+        free(cfg->accounts[i].password);
+    }
+    for (int i = 0; i < cfg->norigins; i++) free(cfg->origins[i]);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+void config_print_help(FILE *out)
+{
+    fprintf(out, "Settings (environment variables, or NAME=VALUE lines in ./.env; the "
+                 "environment wins):\n");
+    for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
+        const setting_t *s = &settings[i];
+        char def[48];
+        snprintf(def, sizeof def, "[%s]", s->def ? (*s->def ? s->def : "empty") : "unset");
+        fprintf(out, "  %-26s %-11s %s\n", s->name, def, s->help);
+    }
+}

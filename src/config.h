@@ -1,0 +1,89 @@
+/* Settings: one table of SSE_* variables read from the environment and a .env file. */
+#ifndef SSE_CONFIG_H
+#define SSE_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "common.h"
+
+enum role { ROLE_NONE = 0, ROLE_SUBSCRIBER = 1, ROLE_PUBLISHER = 2, ROLE_ADMIN = 3 };
+
+/** One login account; passwords stay in memory only. */
+typedef struct account {
+    char *username;
+    char *password;
+    enum role role;
+} account_t;
+
+#define CONFIG_MAX_ACCOUNTS 4
+#define CONFIG_MAX_ORIGINS 16
+
+/** Every setting, filled by config_load(); read-only once the server runs. */
+typedef struct config {
+    char *host;
+    int port;
+    char *app_key;
+    char *client_username, *client_password;
+    char *broadcaster_username, *broadcaster_password;
+    char *admin_username, *admin_password;
+    char *single_username, *single_password;
+    char *allowed_origin;
+    int heartbeat;    /* seconds */
+    int retry_ms;     /* sent as retry: */
+    int token_ttl;    /* seconds */
+    char *log_level;
+    int max_connections;
+    int max_header_bytes;
+    int max_body_bytes;
+    int header_timeout; /* seconds */
+    int idle_timeout;   /* seconds */
+    int max_queue_bytes;
+    int workers;
+
+    /* Derived by config_load(). */
+    account_t accounts[CONFIG_MAX_ACCOUNTS];
+    int naccounts;
+    char *origins[CONFIG_MAX_ORIGINS];
+    int norigins;
+    int any_origin; /* ALLOWED_ORIGIN contains "*" */
+} config_t;
+
+/** A parsed .env file: NAME=VALUE pairs in file order. */
+typedef struct envfile {
+    char **names;
+    char **values;
+    int count;
+} envfile_t;
+
+/**
+ * Parses .env text: NAME=VALUE lines, '#' comments (whole-line, or after whitespace
+ * on an unquoted value), optional "export ", single or double quotes. Returns 0, or
+ * SSE_EINVAL with a message naming the line in err.
+ */
+int envfile_parse(envfile_t *ef, const char *text, char err[SSE_ERR_LEN]);
+
+/** Reads and parses a file. A missing file is not an error when optional is set. */
+int envfile_load(envfile_t *ef, const char *path, int optional, char err[SSE_ERR_LEN]);
+
+/** Returns the value for name, or NULL. */
+const char *envfile_get(const envfile_t *ef, const char *name);
+
+void envfile_free(envfile_t *ef);
+
+/**
+ * Fills cfg from the environment, falling back to ef (may be NULL), then to the
+ * built-in defaults. Validates every value; on failure returns SSE_EINVAL with one
+ * line naming the variable in err. cfg must be released with config_free().
+ */
+int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN]);
+
+void config_free(config_t *cfg);
+
+/** Writes the settings table (name, default, meaning) for --help. */
+void config_print_help(FILE *out);
+
+/** Parses a whole decimal integer in [min, max]; returns 0 or SSE_EINVAL. */
+int config_parse_int(const char *s, long min, long max, long *out);
+
+#endif

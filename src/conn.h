@@ -1,0 +1,80 @@
+/* One client connection: reading requests, a queue of frames to write, deferred close. */
+#ifndef SSE_CONN_H
+#define SSE_CONN_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "frame.h"
+#include "http.h"
+#include "list.h"
+#include "sub.h"
+
+struct worker;
+
+enum conn_state {
+    CONN_REQUEST, /* reading and answering requests (keep-alive) */
+    CONN_STREAM,  /* an event stream: only output from now on */
+    CONN_LINGER,  /* answered, write side shut, draining input before close */
+    CONN_CLOSED,  /* fd closed; freed before the loop sleeps */
+};
+
+/** Which of the worker's timeout lists a connection waits in. */
+enum conn_wait { WAIT_NONE, WAIT_HEAD, WAIT_IDLE, WAIT_LINGER };
+
+/**
+ * Output is a ring of frame references: responses and events alike, so a frame
+ * shared by many streams is never copied. qoff is how much of the first frame
+ * has been written.
+ */
+typedef struct conn {
+    struct worker *w;
+    int fd;
+    uint8_t state;
+    uint8_t wait; /* enum conn_wait */
+    bool close_after_write;
+    bool write_blocked; /* a partial write happened: wait for the write watcher */
+    ev_io rio, wio;
+    list_node_t link;    /* worker->conns, then worker->closing */
+    list_node_t pending; /* worker->pending while output waits */
+    list_node_t timer;   /* one of the worker's timeout lists */
+    ev_tstamp deadline;
+    char *rbuf; /* request bytes; freed once the connection becomes a stream */
+    uint32_t rlen, rcap;
+    frame_t **q;
+    uint32_t qhead, qlen, qcap, qoff;
+    size_t qbytes; /* bytes queued and not yet written */
+    sub_t *sub;    /* set for streams */
+    char ip[46];
+} conn_t;
+
+/** Takes ownership of an accepted non-blocking fd. */
+conn_t *conn_new(struct worker *w, int fd, const char *ip);
+
+/**
+ * Queues a reference to f (the caller keeps its own) and schedules a write. For
+ * streams, a queue that would pass SSE_MAX_QUEUE_BYTES drops the subscriber
+ * instead (logged); returns false then.
+ */
+bool conn_send(conn_t *c, frame_t *f);
+
+/** Writes what is queued now; returns false when the connection was closed. */
+bool conn_flush(conn_t *c);
+
+/** Closes now (fd, hub membership); the struct is freed before the loop sleeps. */
+void conn_close(conn_t *c, const char *why);
+
+/** Finishes the connection after the queued output: half-close, drain input, close. */
+void conn_end(conn_t *c);
+
+/** Frees a closed connection. Only the worker calls this, outside any callback of c. */
+void conn_free(conn_t *c);
+
+/** Turns a connection into an event stream for sub (called by the events handler). */
+void conn_begin_stream(conn_t *c, sub_t *sub);
+
+/** Called once a second by the worker: handles connections whose deadline passed. */
+void conn_sweep(struct worker *w, ev_tstamp now);
+
+#endif

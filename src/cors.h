@@ -1,0 +1,19 @@
+/* CORS: which origin a response names, and the headers that go with it. */
+#ifndef SSE_CORS_H
+#define SSE_CORS_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+/**
+ * Writes the CORS header lines for a request whose Origin header is origin
+ * (origin_len bytes; NULL when absent) into out, NUL-terminated; returns their
+ * length. A listed origin (or any origin with "*") is echoed with credentials
+ * allowed; otherwise the first configured origin is named (as goSSE always does),
+ * which a browser on any other origin refuses; with none configured, no origin. Always adds Vary: Origin and the allowed methods and headers.
+ */
+size_t cors_headers(const config_t *cfg, const char *origin, size_t origin_len, char *out,
+                    size_t outsz);
+
+#endif

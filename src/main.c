@@ -1,0 +1,149 @@
+/* ssehub: flags, settings, signals and worker threads. The only place with process-wide state. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "assets.h"
+#include "common.h"
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "worker.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "Usage: ssehub [--env-file PATH] [--help] [--version]\n\n"
+                 "A Server-Sent Events notification server, compatible with goSSE.\n\n"
+                 "  --env-file PATH  read settings from PATH instead of ./.env\n"
+                 "  --help           show this help and exit\n"
+                 "  --version        print the version and exit\n\n");
+    config_print_help(out);
+}
+
+/* The fd limit bounds how many clients one process can hold: take all the hard limit allows. */
+static int raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur > 1000000000 ? 1000000000 : (int)rl.rlim_cur;
+}
+
+static void on_stop(struct ev_loop *loop, ev_async *a, int revents)
+{
+    (void)a, (void)revents;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    (void)revents;
+    server_t *srv = s->data;
+    log_info(srv->log, "signal %s", strsignal(s->signum));
+    ev_break(loop, EVBREAK_ALL);
+}
+
+int main(int argc, char **argv)
+{
+    const char *env_path = ".env";
+    int env_optional = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("ssehub %s\n", SSE_VERSION);
+            return 0;
+        } else if (strcmp(argv[i], "--env-file") == 0 && i + 1 < argc) {
+            env_path = argv[++i];
+            env_optional = 0;
+        } else {
+            fprintf(stderr, "ssehub: unknown argument \"%s\" (see --help)\n", argv[i]);
+            return 2;
+        }
+    }
+
+    char err[SSE_ERR_LEN];
+    envfile_t ef;
+    if (envfile_load(&ef, env_path, env_optional, err)) {
+        fprintf(stderr, "ssehub: %s\n", err);
+        return 1;
+    }
+    static config_t cfg;
+    int rc = config_load(&cfg, &ef, err);
+    envfile_free(&ef);
+    if (rc) {
+        fprintf(stderr, "ssehub: %s\n", err);
+        return 1;
+    }
+    static log_t lg;
+    lg.level = (enum log_level)log_level_parse(cfg.log_level);
+    lg.fd = STDERR_FILENO;
+
+    signal(SIGPIPE, SIG_IGN);
+    int fd_limit = raise_fd_limit();
+    static server_t srv;
+    srv.cfg = &cfg;
+    srv.log = &lg;
+    srv.assets = ssehub_assets;
+    /* Room for listeners, logs and the odd file: everything else may be a client. */
+    srv.max_conns = fd_limit - 64;
+    if (cfg.max_connections > 0 && cfg.max_connections < srv.max_conns)
+        srv.max_conns = cfg.max_connections;
+    pthread_mutex_init(&srv.bus.mu, NULL);
+
+    int nworkers = cfg.workers > 0 ? cfg.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (nworkers < 1) nworkers = 1;
+    srv.main_loop = ev_default_loop(EVFLAG_AUTO);
+    static ev_async stop_request;
+    ev_async_init(&stop_request, on_stop);
+    ev_async_start(srv.main_loop, &stop_request);
+    srv.stop_request = &stop_request;
+    static ev_signal sigterm, sigint;
+    ev_signal_init(&sigterm, on_signal, SIGTERM);
+    ev_signal_init(&sigint, on_signal, SIGINT);
+    sigterm.data = sigint.data = &srv;
+    ev_signal_start(srv.main_loop, &sigterm);
+    ev_signal_start(srv.main_loop, &sigint);
+
+    srv.workers = xcalloc((size_t)nworkers, sizeof *srv.workers);
+    int port = cfg.port;
+    for (int i = 0; i < nworkers; i++) {
+        srv.workers[i] = worker_new(&srv, i, cfg.host, &port, err);
+        if (!srv.workers[i]) {
+            fprintf(stderr, "ssehub: %s\n", err);
+            return 1;
+        }
+        srv.nworkers = i + 1;
+    }
+    for (int i = 0; i < nworkers; i++) {
+        if (worker_start(srv.workers[i])) {
+            fprintf(stderr, "ssehub: cannot start worker thread: %s\n", strerror(errno));
+            return 1;
+        }
+    }
+    log_info(&lg, "start ssehub %s listening on %s:%d workers=%d max_connections=%d fd_limit=%d "
+                  "heartbeat=%ds accounts=%d",
+             SSE_VERSION, cfg.host, port, nworkers, srv.max_conns, fd_limit, cfg.heartbeat,
+             cfg.naccounts);
+    if (cfg.norigins == 0 && !cfg.any_origin)
+        log_info(&lg, "ALLOWED_ORIGIN is empty: browsers on other origins will be refused");
+
+    ev_run(srv.main_loop, 0);
+
+    atomic_store(&srv.stopping, 1);
+    for (int i = 0; i < nworkers; i++) worker_wake(srv.workers[i]);
+    for (int i = 0; i < nworkers; i++) worker_join_free(srv.workers[i]);
+    free(srv.workers);
+    log_info(&lg, "stop ssehub last_id=%llu", (unsigned long long)srv.bus.last_id);
+    pthread_mutex_destroy(&srv.bus.mu);
+    config_free(&cfg);
+    return 0;
+}

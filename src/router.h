@@ -1,0 +1,22 @@
+/* Routing: method and path to a handler; CORS preflight; 404 and 405. */
+#ifndef SSE_ROUTER_H
+#define SSE_ROUTER_H
+
+#include "conn.h"
+#include "http.h"
+
+/** A handler answers one request on c (or turns c into a stream). */
+typedef void (*handler_fn)(conn_t *c, const http_request_t *req);
+
+/** Answers req: OPTIONS on any path gets 204, unknown paths 404, wrong methods 405. */
+void router_dispatch(conn_t *c, const http_request_t *req);
+
+/* The endpoints, one file each. */
+void api_login(conn_t *c, const http_request_t *req);
+void api_events(conn_t *c, const http_request_t *req);
+void api_broadcast(conn_t *c, const http_request_t *req);
+void api_admin_stop(conn_t *c, const http_request_t *req);
+void api_healthz(conn_t *c, const http_request_t *req);
+void api_static(conn_t *c, const http_request_t *req);
+
+#endif

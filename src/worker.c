@@ -1,0 +1,277 @@
+/* Worker threads: each runs a libev loop that owns its connections, its hub shard and its timers. */
+#include "worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "sse.h"
+
+#define ACCEPTS_PER_WAKE 64
+#define LISTEN_BACKLOG 4096
+
+static void deliver(void *owner, frame_t *f)
+{
+    conn_send(owner, f);
+}
+
+static int open_listener(const char *host, int *port, char err[SSE_ERR_LEN])
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *res;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", *port);
+    int rc = getaddrinfo(host, ps, &hints, &res);
+    if (rc) {
+        snprintf(err, SSE_ERR_LEN, "SSE_HOST: cannot use \"%s\": %s", host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    }
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, LISTEN_BACKLOG)) {
+        snprintf(err, SSE_ERR_LEN, "SSE_PORT: cannot listen on %s:%d: %s", host, *port, strerror(errno));
+        if (fd >= 0) close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (*port == 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+static void peer_ip(int fd, char *out, size_t n)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    snprintf(out, n, "?");
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl)) return;
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)n);
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)n);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)revents;
+    worker_t *w = io->data;
+    server_t *srv = w->srv;
+    for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
+        int fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) { /* retried by the next sweep */
+                log_warn(srv->log, "accept paused: %s", strerror(errno));
+                ev_io_stop(loop, io);
+            }
+            return;
+        }
+        if (atomic_fetch_add(&srv->nconns, 1) >= srv->max_conns) {
+            atomic_fetch_sub(&srv->nconns, 1);
+            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                                       "application/json\r\nContent-Length: 38\r\nConnection: "
+                                       "close\r\n\r\n{\"error\":\"too many connections, retry\"}";
+            ssize_t wr = write(fd, busy, sizeof busy - 1);
+            (void)wr;
+            close(fd);
+            log_warn(srv->log, "refused reason=max-connections limit=%d", srv->max_conns);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        char ip[46];
+        peer_ip(fd, ip, sizeof ip);
+        conn_new(w, fd, ip);
+    }
+}
+
+/* Closes every connection after one last attempt to write what is queued. */
+static void shut_down(worker_t *w)
+{
+    if (w->stopped) return;
+    w->stopped = 1;
+    ev_io_stop(w->loop, &w->accept_w);
+    close(w->listen_fd);
+    w->listen_fd = -1;
+    list_node_t *pos, *tmp;
+    list_for_each_safe(pos, tmp, &w->conns)
+    {
+        conn_t *c = container_of(pos, conn_t, link);
+        if (conn_flush(c) && c->state != CONN_CLOSED) {
+            shutdown(c->fd, SHUT_WR); /* a clean end of stream for the client */
+            conn_close(c, "server stopping");
+        }
+    }
+    ev_timer_stop(w->loop, &w->sweep_w);
+    ev_timer_stop(w->loop, &w->heartbeat_w);
+    ev_async_stop(w->loop, &w->wake);
+    ev_idle_stop(w->loop, &w->spin_w);
+    ev_break(w->loop, EVBREAK_ALL);
+}
+
+static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
+{
+    (void)loop, (void)revents;
+    worker_t *w = a->data;
+    pthread_mutex_lock(&w->inbox_mu);
+    frame_t **batch = w->inbox;
+    size_t n = w->inbox_len;
+    w->inbox = NULL;
+    w->inbox_len = w->inbox_cap = 0;
+    pthread_mutex_unlock(&w->inbox_mu);
+    for (size_t i = 0; i < n; i++) {
+        hub_publish(&w->hub, batch[i]);
+        frame_unref(batch[i]);
+    }
+    free(batch);
+    if (atomic_load(&w->srv->stopping)) shut_down(w);
+}
+
+static void free_closed(worker_t *w)
+{
+    while (!list_empty(&w->closing)) conn_free(container_of(w->closing.next, conn_t, link));
+}
+
+/* Runs just before the loop sleeps: one pass of writes over every connection with output. */
+static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+    (void)loop, (void)revents;
+    worker_t *w = p->data;
+    list_node_t round;
+    list_init(&round);
+    /* Take the current list so connections re-queued for fairness wait for the next round. */
+    if (!list_empty(&w->pending)) {
+        round.next = w->pending.next;
+        round.prev = w->pending.prev;
+        round.next->prev = &round;
+        round.prev->next = &round;
+        list_init(&w->pending);
+    }
+    while (!list_empty(&round)) {
+        conn_t *c = container_of(round.next, conn_t, pending);
+        conn_flush(c);
+    }
+    free_closed(w);
+    /* Output left for fairness: an active idle watcher makes the loop poll without sleeping. */
+    if (!list_empty(&w->pending)) ev_idle_start(w->loop, &w->spin_w);
+    else ev_idle_stop(w->loop, &w->spin_w);
+}
+
+static void on_spin(struct ev_loop *loop, ev_idle *i, int revents)
+{
+    (void)loop, (void)i, (void)revents;
+}
+
+static void on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)revents;
+    worker_t *w = t->data;
+    conn_sweep(w, ev_now(loop));
+    if (!ev_is_active(&w->accept_w) && w->listen_fd >= 0) ev_io_start(loop, &w->accept_w);
+}
+
+static void ping_one(sub_t *s, void *arg)
+{
+    conn_t *c = s->owner;
+    if (c->qlen == 0) conn_send(c, arg); /* a stream with output waiting needs no ping */
+}
+
+static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop, (void)revents;
+    worker_t *w = t->data;
+    hub_for_each(&w->hub, ping_one, w->ping);
+}
+
+worker_t *worker_new(server_t *srv, int index, const char *host, int *port, char err[SSE_ERR_LEN])
+{
+    int fd = open_listener(host, port, err);
+    if (fd < 0) return NULL;
+    worker_t *w = xcalloc(1, sizeof *w);
+    w->srv = srv;
+    w->index = index;
+    w->listen_fd = fd;
+    w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    pthread_mutex_init(&w->inbox_mu, NULL);
+    hub_init(&w->hub, deliver);
+    list_init(&w->conns);
+    list_init(&w->pending);
+    list_init(&w->closing);
+    list_init(&w->head_wait);
+    list_init(&w->idle_wait);
+    list_init(&w->linger);
+    w->ping = sse_ping_frame();
+    w->retry = sse_retry_frame(srv->cfg->retry_ms);
+    ev_io_init(&w->accept_w, on_accept, fd, EV_READ);
+    ev_async_init(&w->wake, on_wake);
+    ev_prepare_init(&w->flush_w, on_prepare);
+    ev_idle_init(&w->spin_w, on_spin);
+    ev_timer_init(&w->sweep_w, on_sweep, 1.0, 1.0);
+    ev_timer_init(&w->heartbeat_w, on_heartbeat, srv->cfg->heartbeat, srv->cfg->heartbeat);
+    w->accept_w.data = w->wake.data = w->flush_w.data = w->sweep_w.data = w->heartbeat_w.data = w;
+    ev_io_start(w->loop, &w->accept_w);
+    ev_async_start(w->loop, &w->wake);
+    ev_prepare_start(w->loop, &w->flush_w);
+    ev_timer_start(w->loop, &w->sweep_w);
+    ev_timer_start(w->loop, &w->heartbeat_w);
+    return w;
+}
+
+static void *run(void *arg)
+{
+    worker_t *w = arg;
+    ev_run(w->loop, 0);
+    return NULL;
+}
+
+int worker_start(worker_t *w)
+{
+    return pthread_create(&w->thread, NULL, run, w) ? SSE_ERR : SSE_OK;
+}
+
+void worker_wake(worker_t *w)
+{
+    ev_async_send(w->loop, &w->wake);
+}
+
+void worker_post(worker_t *w, frame_t *f)
+{
+    pthread_mutex_lock(&w->inbox_mu);
+    if (w->inbox_len == w->inbox_cap) {
+        w->inbox_cap = w->inbox_cap ? w->inbox_cap * 2 : 64;
+        w->inbox = xrealloc(w->inbox, w->inbox_cap * sizeof *w->inbox);
+    }
+    w->inbox[w->inbox_len++] = f;
+    pthread_mutex_unlock(&w->inbox_mu);
+    ev_async_send(w->loop, &w->wake); /* no syscall when a wake is already pending */
+}
+
+void worker_join_free(worker_t *w)
+{
+    pthread_join(w->thread, NULL);
+    free_closed(w);
+    for (size_t i = 0; i < w->inbox_len; i++) frame_unref(w->inbox[i]);
+    free(w->inbox);
+    hub_free(&w->hub);
+    frame_unref(w->ping);
+    frame_unref(w->retry);
+    if (w->listen_fd >= 0) close(w->listen_fd);
+    pthread_mutex_destroy(&w->inbox_mu);
+    ev_loop_destroy(w->loop);
+    free(w);
+}
