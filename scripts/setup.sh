@@ -7,7 +7,7 @@
 set -eu
 what=${1:-run}
 
-BUILD_PKGS="gcc make libc6-dev openssl libev-dev libhttp-parser-dev libjansson-dev libjwt-dev libssl-dev"
+BUILD_PKGS="gcc make libc6-dev openssl libev-dev libhttp-parser-dev libjansson-dev libjwt-dev libssl-dev libsqlite3-dev"
 TEST_PKGS="libcriterion-dev nodejs chromium curl clang"
 
 pkgs=$BUILD_PKGS

@@ -1,11 +1,11 @@
 /* POST /broadcast: a publisher's event, validated, then published to every worker. */
-#include <inttypes.h>
 #include <jansson.h>
 #include <string.h>
 #include <time.h>
 
 #include "auth.h"
 #include "log.h"
+#include "publish.h"
 #include "respond.h"
 #include "router.h"
 #include "sse.h"
@@ -52,11 +52,7 @@ void api_broadcast(conn_t *c, const http_request_t *req)
         respond_error(c, req, 400, "\"type\" and \"user\" must be strings of at most 256 bytes without CR, LF or NUL");
         return;
     }
-    size_t clen = json_string_length(content);
-    uint64_t eid = bus_publish(srv, type, user, json_string_value(content), clen);
-    char t[64], u[64];
-    log_info(srv->log, "publish id=%" PRIu64 " account=%s type=%s user=%s bytes=%zu", eid,
-             id.username, log_clean(type, t, sizeof t), log_clean(user, u, sizeof u), clen);
+    publish_submit(c, req, type, user, json_string_value(content), json_string_length(content),
+                   id.username);
     json_decref(body);
-    respond_json(c, req, 201, json_pack("{s:I}", "id", (json_int_t)eid));
 }

@@ -6,6 +6,7 @@
 #include "auth.h"
 #include "cors.h"
 #include "log.h"
+#include "replay.h"
 #include "respond.h"
 #include "router.h"
 #include "sse.h"
@@ -17,7 +18,7 @@
  * Collects the distinct types of every "type" parameter, each of which may be a
  * comma list. Returns the count, or -1 when a name is bad or there are too many.
  */
-static int collect_types(const http_request_t *req, char *types[SUB_MAX_TYPES])
+int events_collect_types(const http_request_t *req, char *types[SUB_MAX_TYPES])
 {
     int n = 0;
     char *v;
@@ -42,6 +43,22 @@ static int collect_types(const http_request_t *req, char *types[SUB_MAX_TYPES])
     return n;
 }
 
+/*
+ * The id a reconnecting client saw last: the Last-Event-ID header (browsers send
+ * it), else the lastEventId query parameter. A value that is not a decimal id is
+ * ignored, so the stream starts live.
+ */
+static bool last_event_id(const http_request_t *req, uint64_t *out)
+{
+    size_t n;
+    const char *h = http_header(req, "last-event-id", &n);
+    if (h) return replay_parse_id(h, n, out);
+    char *q = http_query_param(req, "lastEventId", 0);
+    bool ok = q && replay_parse_id(q, strlen(q), out);
+    free(q);
+    return ok;
+}
+
 void api_events(conn_t *c, const http_request_t *req)
 {
     const server_t *srv = c->w->srv;
@@ -56,7 +73,7 @@ void api_events(conn_t *c, const http_request_t *req)
         return;
     }
     char *types[SUB_MAX_TYPES];
-    int ntypes = collect_types(req, types);
+    int ntypes = events_collect_types(req, types);
     if (ntypes < 0) {
         identity_free(&id);
         respond_error(c, req, 400, "bad type: at most 32 names of up to 256 bytes, without CR or LF");
@@ -87,5 +104,8 @@ void api_events(conn_t *c, const http_request_t *req)
              log_clean(id.user_id, u, sizeof u), t);
     for (int i = 0; i < ntypes; i++) free(types[i]);
     identity_free(&id);
+    uint64_t last_id;
+    bool resume = srv->store && last_event_id(req, &last_id);
     conn_begin_stream(c, sub);
+    if (resume) replay_begin(c, last_id);
 }

@@ -9,7 +9,7 @@
 
 #include "log.h"
 
-enum setting_type { SET_STR, SET_INT };
+enum setting_type { SET_STR, SET_INT, SET_DURATION };
 
 /** One row of the settings table: where it lives in config_t and how to check it. */
 typedef struct setting {
@@ -24,6 +24,8 @@ typedef struct setting {
 #define S(name, field, def, help) {name, SET_STR, def, 0, 0, offsetof(config_t, field), help}
 #define I(name, field, def, min, max, help)                                                        \
     {name, SET_INT, def, min, max, offsetof(config_t, field), help}
+#define D(name, field, def, min, max, help)                                                        \
+    {name, SET_DURATION, def, min, max, offsetof(config_t, field), help}
 
 static const setting_t settings[] = {
     S("SSE_HOST", host, "0.0.0.0", "address to listen on"),
@@ -55,7 +57,38 @@ static const setting_t settings[] = {
     I("SSE_MAX_QUEUE_BYTES", max_queue_bytes, "1048576", 1024, 1073741824,
       "bytes queued for one subscriber before it is dropped"),
     I("SSE_WORKERS", workers, "0", 0, 256, "worker threads (0 = one per core)"),
+    S("SSE_DB", db_path, "./data/ssehub.db", "history database file (\"off\" = no history)"),
+    D("SSE_HISTORY_MAX_AGE", history_max_age, "7d", 0, 3650L * 86400,
+      "events older than this are trimmed (seconds, or with s/m/h/d; 0 = keep)"),
+    I("SSE_HISTORY_MAX_EVENTS", history_max_events, "1000000", 0, 2000000000,
+      "at most this many events are kept (0 = no limit)"),
+    I("SSE_DB_MAX_BYTES", db_max_bytes, "0", 0, 2000000000,
+      "database size cap; publishes get 503 past it (0 = no cap)"),
+    S("SSE_DB_SYNC", db_sync, "normal", "normal (survives a crash) or full (also power loss)"),
 };
+
+int config_parse_duration(const char *s, long max, long *out)
+{
+    char buf[32];
+    size_t n = strlen(s);
+    while (n && isspace((unsigned char)s[n - 1])) n--;
+    if (n == 0 || n >= sizeof buf) return SSE_EINVAL;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    long mult = 1;
+    switch (buf[n - 1]) {
+    case 's': mult = 1; break;
+    case 'm': mult = 60; break;
+    case 'h': mult = 3600; break;
+    case 'd': mult = 86400; break;
+    default: mult = 0;
+    }
+    if (mult) buf[n - 1] = '\0';
+    long v;
+    if (config_parse_int(buf, 0, max / (mult ? mult : 1), &v)) return SSE_EINVAL;
+    *out = v * (mult ? mult : 1);
+    return SSE_OK;
+}
 
 int config_parse_int(const char *s, long min, long max, long *out)
 {
@@ -283,9 +316,18 @@ int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN])
     for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
         const setting_t *s = &settings[i];
         const char *v = lookup(ef, s->name);
-        if (!v || (s->type == SET_INT && *v == '\0')) v = s->def;
+        if (!v || (s->type != SET_STR && *v == '\0')) v = s->def;
         if (s->type == SET_STR) {
             *(char **)((char *)cfg + s->offset) = v ? xstrdup(v) : NULL;
+        } else if (s->type == SET_DURATION) {
+            long n;
+            if (config_parse_duration(v, s->max, &n)) {
+                snprintf(err, SSE_ERR_LEN, "%s: must be a duration like 30s, 15m, 12h or 7d, at most "
+                                           "%ld days (got \"%.40s\")",
+                         s->name, s->max / 86400, v);
+                return SSE_EINVAL;
+            }
+            *(int *)((char *)cfg + s->offset) = (int)n;
         } else {
             long n;
             if (config_parse_int(v, s->min, s->max, &n)) {
@@ -298,6 +340,10 @@ int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN])
     }
     if (!cfg->app_key || !*cfg->app_key) {
         snprintf(err, SSE_ERR_LEN, "SSE_APP_KEY: must be set (the secret that signs tokens)");
+        return SSE_EINVAL;
+    }
+    if (strcmp(cfg->db_sync, "normal") != 0 && strcmp(cfg->db_sync, "full") != 0) {
+        snprintf(err, SSE_ERR_LEN, "SSE_DB_SYNC: must be normal or full (got \"%.40s\")", cfg->db_sync);
         return SSE_EINVAL;
     }
     if (log_level_parse(cfg->log_level) < 0) {

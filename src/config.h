@@ -40,6 +40,11 @@ typedef struct config {
     int idle_timeout;   /* seconds */
     int max_queue_bytes;
     int workers;
+    char *db_path;          /* "" or "off": no history */
+    int history_max_age;    /* seconds, 0 = keep */
+    int history_max_events; /* 0 = no limit */
+    int db_max_bytes;       /* 0 = no cap */
+    char *db_sync;          /* "normal" or "full" */
 
     /* Derived by config_load(). */
     account_t accounts[CONFIG_MAX_ACCOUNTS];
@@ -82,6 +87,9 @@ void config_free(config_t *cfg);
 
 /** Writes the settings table (name, default, meaning) for --help. */
 void config_print_help(FILE *out);
+
+/** Parses seconds, or a number with s, m, h or d, up to max seconds; returns 0 or SSE_EINVAL. */
+int config_parse_duration(const char *s, long max, long *out);
 
 /** Parses a whole decimal integer in [min, max]; returns 0 or SSE_EINVAL. */
 int config_parse_int(const char *s, long min, long max, long *out);

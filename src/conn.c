@@ -11,6 +11,7 @@
 #include "hub.h"
 #include "log.h"
 #include "respond.h"
+#include "replay.h"
 #include "router.h"
 #include "worker.h"
 
@@ -19,6 +20,7 @@
 #define MAX_WRITE_PER_WAKE (256 * 1024) /* fairness between connections */
 #define LINGER_SECONDS 2.0
 #define PAUSE_READ_BYTES (256 * 1024) /* stop reading while this much output waits */
+#define MAX_HOLES 64 /* answers in preparation per connection before reading pauses */
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void on_write(struct ev_loop *loop, ev_io *w, int revents);
@@ -66,19 +68,79 @@ static void schedule_write(conn_t *c)
     if (!list_linked(&c->pending) && !c->write_blocked) list_push_back(&c->w->pending, &c->pending);
 }
 
+/* Makes room for at least need entries, keeping order; the ring starts at 0 after a move. */
+static void q_reserve(conn_t *c, uint32_t need)
+{
+    if (need <= c->qcap) return;
+    uint32_t ncap = c->qcap ? c->qcap : 4;
+    while (ncap < need) ncap *= 2;
+    frame_t **nq = xmalloc(ncap * sizeof *nq);
+    for (uint32_t i = 0; i < c->qlen; i++) nq[i] = c->q[(c->qhead + i) % c->qcap];
+    free(c->q);
+    c->q = nq;
+    c->qcap = ncap;
+    c->qhead = 0;
+}
+
+/* Appends f (a new reference) or a hole (f NULL). */
 static void q_push(conn_t *c, frame_t *f)
 {
-    if (c->qlen == c->qcap) {
-        uint32_t ncap = c->qcap ? c->qcap * 2 : 4;
-        frame_t **nq = xmalloc(ncap * sizeof *nq);
-        for (uint32_t i = 0; i < c->qlen; i++) nq[i] = c->q[(c->qhead + i) % c->qcap];
-        free(c->q);
-        c->q = nq;
-        c->qcap = ncap;
-        c->qhead = 0;
+    q_reserve(c, c->qlen + 1);
+    c->q[(c->qhead + c->qlen++) % c->qcap] = f ? frame_ref(f) : NULL;
+    if (f) c->qbytes += f->len;
+}
+
+void conn_hold(conn_t *c)
+{
+    q_push(c, NULL);
+    c->holes++;
+    c->async++;
+}
+
+void conn_fill(conn_t *c, frame_t **frames, size_t n, bool keep_hole, bool end)
+{
+    c->async--;
+    if (c->state == CONN_CLOSED) {
+        for (size_t i = 0; i < n; i++) frame_unref(frames[i]);
+        if (c->async == 0) conn_free(c);
+        return;
     }
-    c->q[(c->qhead + c->qlen++) % c->qcap] = frame_ref(f);
-    c->qbytes += f->len;
+    /* Rebuild the ring with the frames in place of the first hole. */
+    uint32_t extra = (uint32_t)n + (keep_hole ? 1 : 0);
+    uint32_t len = c->qlen - 1 + extra, cap = c->qcap;
+    while (cap < len) cap *= 2;
+    frame_t **nq = xmalloc(cap * sizeof *nq);
+    uint32_t k = 0;
+    bool filled = false;
+    for (uint32_t i = 0; i < c->qlen; i++) {
+        frame_t *f = c->q[(c->qhead + i) % c->qcap];
+        if (f || filled) {
+            nq[k++] = f;
+            continue;
+        }
+        filled = true;
+        for (size_t j = 0; j < n; j++) {
+            nq[k++] = frames[j];
+            c->qbytes += frames[j]->len;
+        }
+        if (keep_hole) nq[k++] = NULL;
+    }
+    free(c->q);
+    c->q = nq;
+    c->qcap = cap;
+    c->qhead = 0;
+    c->qlen = k;
+    if (!keep_hole) c->holes--;
+    if (end) c->close_after_write = true;
+    const server_t *srv = c->w->srv;
+    if (c->state == CONN_STREAM && c->qbytes > (size_t)srv->cfg->max_queue_bytes) {
+        log_warn(srv->log, "drop ip=%s queued=%zu reason=slow-subscriber", c->ip, c->qbytes);
+        conn_close(c, "slow subscriber");
+        return;
+    }
+    schedule_write(c);
+    if (c->state == CONN_REQUEST && !c->close_after_write && c->rlen > 0)
+        ev_feed_event(c->w->loop, &c->rio, EV_READ); /* requests waited for this answer */
 }
 
 bool conn_send(conn_t *c, frame_t *f)
@@ -124,11 +186,13 @@ bool conn_flush(conn_t *c)
         size_t total = 0;
         for (uint32_t i = 0; i < c->qlen && n < MAX_IOV && total < budget; i++) {
             frame_t *f = c->q[(c->qhead + i) % c->qcap];
+            if (!f) break; /* an answer still in preparation */
             size_t off = i == 0 ? c->qoff : 0;
             iov[n].iov_base = f->data + off;
             iov[n].iov_len = f->len - off;
             total += iov[n++].iov_len;
         }
+        if (n == 0) break;
         ssize_t w = writev(c->fd, iov, n);
         if (w < 0) {
             if (errno == EINTR) continue;
@@ -153,6 +217,14 @@ bool conn_flush(conn_t *c)
             frame_unref(f);
         }
         if ((size_t)w < total) break; /* the socket buffer is full */
+    }
+    if (c->qlen > 0 && c->q[c->qhead] == NULL) { /* waiting at a hole: nothing to write yet */
+        if (c->write_blocked) {
+            c->write_blocked = false;
+            ev_io_stop(c->w->loop, &c->wio);
+        }
+        if (c->replay) replay_next(c); /* the client has read the page before this hole */
+        return c->state != CONN_CLOSED;
     }
     if (c->qlen > 0) {
         if (budget == 0) { /* more to write but fair share used: come back next round */
@@ -212,13 +284,14 @@ void conn_free(conn_t *c)
 {
     list_unlink(&c->link);
     while (c->qlen > 0) {
-        frame_unref(c->q[c->qhead]);
+        if (c->q[c->qhead]) frame_unref(c->q[c->qhead]);
         c->qhead = (c->qhead + 1) % c->qcap;
         c->qlen--;
     }
     free(c->q);
     free(c->rbuf);
     if (c->sub) sub_free(c->sub);
+    replay_free(c->replay);
     free(c);
 }
 
@@ -242,7 +315,8 @@ static void process_requests(conn_t *c)
     const config_t *cfg = c->w->srv->cfg;
     http_limits_t lim = {.max_header_bytes = (size_t)cfg->max_header_bytes,
                          .max_body_bytes = (size_t)cfg->max_body_bytes};
-    while (c->state == CONN_REQUEST && !c->close_after_write && c->rlen > 0) {
+    while (c->state == CONN_REQUEST && !c->close_after_write && c->rlen > 0 &&
+           c->holes < MAX_HOLES) {
         http_request_t req;
         int status;
         int used = http_parse_request(c->rbuf, c->rlen, &lim, &req, &status);

@@ -23,10 +23,14 @@ enum conn_state {
 /** Which of the worker's timeout lists a connection waits in. */
 enum conn_wait { WAIT_NONE, WAIT_HEAD, WAIT_IDLE, WAIT_LINGER };
 
+struct replay;
+
 /**
  * Output is a ring of frame references: responses and events alike, so a frame
  * shared by many streams is never copied. qoff is how much of the first frame
- * has been written.
+ * has been written. A NULL entry is a hole: the place of an answer that another
+ * thread is still preparing (a store commit or read); writing stops there until
+ * conn_fill() puts the frames in, so answers leave in request order.
  */
 typedef struct conn {
     struct worker *w;
@@ -44,8 +48,11 @@ typedef struct conn {
     uint32_t rlen, rcap;
     frame_t **q;
     uint32_t qhead, qlen, qcap, qoff;
-    size_t qbytes; /* bytes queued and not yet written */
-    sub_t *sub;    /* set for streams */
+    size_t qbytes;  /* bytes queued and not yet written */
+    uint16_t holes; /* NULL entries in q */
+    uint16_t async; /* requests in flight on other threads that will call conn_fill() */
+    sub_t *sub;     /* set for streams */
+    struct replay *replay; /* set while a stream catches up from the history */
     char ip[46];
 } conn_t;
 
@@ -58,6 +65,21 @@ conn_t *conn_new(struct worker *w, int fd, const char *ip);
  * instead (logged); returns false then.
  */
 bool conn_send(conn_t *c, frame_t *f);
+
+/**
+ * Reserves the place of an answer another thread will produce: queues a hole and
+ * counts a request in flight. The connection is not freed before conn_fill().
+ */
+void conn_hold(conn_t *c);
+
+/**
+ * Puts n frames (taking their references) in the first hole and ends one request
+ * in flight. With keep_hole a new hole follows them (a history replay with more
+ * pages). With end the connection closes after this output. On a connection that
+ * closed meanwhile the frames are released, and the connection freed when this
+ * was its last request in flight.
+ */
+void conn_fill(conn_t *c, frame_t **frames, size_t n, bool keep_hole, bool end);
 
 /** Writes what is queued now; returns false when the connection was closed. */
 bool conn_flush(conn_t *c);

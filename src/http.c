@@ -20,7 +20,9 @@ typedef struct parse_ctx {
     bool compact;      /* second pass: move chunk data together */
     char *body_end;    /* where the next body byte goes when compacting */
     size_t body_total;
-    int status; /* error status chosen by a callback */
+    const char *buf;      /* start of the request, to measure the head */
+    const char *head_end; /* end of the last token of the head seen so far */
+    int status;           /* error status chosen by a callback */
 } parse_ctx_t;
 
 /* Appends a piece of a token; pieces of one token must be adjacent in the buffer. */
@@ -39,6 +41,7 @@ static int extend(const char **start, size_t *len, const char *at, size_t n)
 static int on_url(http_parser *p, const char *at, size_t n)
 {
     parse_ctx_t *c = p->data;
+    c->head_end = at + n;
     return extend(&c->url, &c->url_len, at, n);
 }
 
@@ -46,6 +49,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     parse_ctx_t *c = p->data;
     http_request_t *r = c->req;
+    c->head_end = at + n;
     if (c->in_value || r->nheaders == 0) {
         if (r->nheaders == HTTP_MAX_HEADERS) {
             c->status = 431;
@@ -66,6 +70,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     parse_ctx_t *c = p->data;
     http_header_t *h = &c->req->headers[c->req->nheaders - 1];
+    c->head_end = at + n;
     if (!c->in_value) {
         c->in_value = true;
         h->value = NULL;
@@ -81,7 +86,8 @@ static int on_headers_complete(http_parser *p)
 {
     parse_ctx_t *c = p->data;
     http_request_t *r = c->req;
-    if (p->nread > c->lim->max_header_bytes) {
+    /* The parser's own counter is reset by now: measure up to the last token, plus its CRLFs. */
+    if ((size_t)(c->head_end - c->buf) + 4 > c->lim->max_header_bytes) {
         c->status = 431;
         return -1;
     }
@@ -148,6 +154,7 @@ static const http_parser_settings parser_settings = {
 
 static size_t run(char *buf, size_t len, parse_ctx_t *c, http_parser *p)
 {
+    c->buf = c->head_end = buf;
     http_parser_init(p, HTTP_REQUEST);
     p->data = c;
     return http_parser_execute(p, &parser_settings, buf, len);
@@ -216,6 +223,11 @@ int http_parse_request(char *buf, size_t len, const http_limits_t *lim, http_req
         c = c2;
     }
     if (split_target(&c)) return HTTP_ERROR;
+    for (int i = 0; i < req->nheaders; i++) { /* optional whitespace is not part of a value */
+        http_header_t *h = &req->headers[i];
+        while (h->value_len && (h->value[h->value_len - 1] == ' ' || h->value[h->value_len - 1] == '\t'))
+            h->value_len--;
+    }
     req->method = (int)p.method;
     req->keep_alive = http_should_keep_alive(&p);
     if (!req->body) req->body = "";

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "server.h"
+#include "store.h"
 #include "worker.h"
 
 static void usage(FILE *out)
@@ -99,6 +100,23 @@ int main(int argc, char **argv)
         srv.max_conns = cfg.max_connections;
     pthread_mutex_init(&srv.bus.mu, NULL);
 
+    store_bounds_t bounds = {0, 0};
+    if (strcmp(cfg.db_path, "") != 0 && strcmp(cfg.db_path, "off") != 0) {
+        store_options_t so = {
+            .path = cfg.db_path,
+            .max_age_ms = (int64_t)cfg.history_max_age * 1000,
+            .max_events = (uint64_t)cfg.history_max_events,
+            .max_bytes = cfg.db_max_bytes,
+            .sync_full = strcmp(cfg.db_sync, "full") == 0,
+            .trim_interval_ms = 10000, /* well inside the minute promised for trimming */
+        };
+        if (store_sqlite_open(&so, &srv.store, err)) {
+            fprintf(stderr, "ssehub: SSE_DB: %s\n", err);
+            return 1;
+        }
+        srv.store->ops->bounds(srv.store, &bounds);
+    }
+
     int nworkers = cfg.workers > 0 ? cfg.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (nworkers < 1) nworkers = 1;
     srv.main_loop = ev_default_loop(EVFLAG_AUTO);
@@ -121,6 +139,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "ssehub: %s\n", err);
             return 1;
         }
+        /* Every id up to here is history: a resuming stream replays up to it, then goes live. */
+        srv.workers[i]->last_seen_id = bounds.latest;
         srv.nworkers = i + 1;
     }
     for (int i = 0; i < nworkers; i++) {
@@ -133,6 +153,12 @@ int main(int argc, char **argv)
                   "heartbeat=%ds accounts=%d",
              SSE_VERSION, cfg.host, port, nworkers, srv.max_conns, fd_limit, cfg.heartbeat,
              cfg.naccounts);
+    if (srv.store)
+        log_info(&lg, "history db=%s oldest=%llu latest=%llu max_age=%ds max_events=%d", cfg.db_path,
+                 (unsigned long long)bounds.oldest, (unsigned long long)bounds.latest,
+                 cfg.history_max_age, cfg.history_max_events);
+    else
+        log_info(&lg, "history off: Last-Event-ID and /notifications are not available");
     if (cfg.norigins == 0 && !cfg.any_origin)
         log_info(&lg, "ALLOWED_ORIGIN is empty: browsers on other origins will be refused");
 
@@ -140,9 +166,16 @@ int main(int argc, char **argv)
 
     atomic_store(&srv.stopping, 1);
     for (int i = 0; i < nworkers; i++) worker_wake(srv.workers[i]);
-    for (int i = 0; i < nworkers; i++) worker_join_free(srv.workers[i]);
+    for (int i = 0; i < nworkers; i++) worker_join(srv.workers[i]);
+    /* Commits still queued complete now; their answers land in inboxes that worker_free() drains. */
+    if (srv.store) {
+        srv.store->ops->bounds(srv.store, &bounds);
+        srv.store->ops->close(srv.store);
+    }
+    for (int i = 0; i < nworkers; i++) worker_free(srv.workers[i]);
     free(srv.workers);
-    log_info(&lg, "stop ssehub last_id=%llu", (unsigned long long)srv.bus.last_id);
+    log_info(&lg, "stop ssehub last_id=%llu",
+             (unsigned long long)(srv.store ? bounds.latest : srv.bus.last_id));
     pthread_mutex_destroy(&srv.bus.mu);
     config_free(&cfg);
     return 0;

@@ -4,6 +4,7 @@
 
 #include "conn.h"
 #include "http.h"
+#include "sub.h"
 
 /** A handler answers one request on c (or turns c into a stream). */
 typedef void (*handler_fn)(conn_t *c, const http_request_t *req);
@@ -18,5 +19,13 @@ void api_broadcast(conn_t *c, const http_request_t *req);
 void api_admin_stop(conn_t *c, const http_request_t *req);
 void api_healthz(conn_t *c, const http_request_t *req);
 void api_static(conn_t *c, const http_request_t *req);
+void api_notifications(conn_t *c, const http_request_t *req);
+
+/**
+ * Collects the distinct names of every "type" query parameter (each may be a comma
+ * list) as new strings. Returns how many, or -1 when a name holds CR, LF or NUL, is
+ * over 256 bytes, or there are more than SUB_MAX_TYPES.
+ */
+int events_collect_types(const http_request_t *req, char *types[SUB_MAX_TYPES]);
 
 #endif

@@ -45,6 +45,7 @@ typedef struct server {
     struct ev_loop *main_loop;
     ev_async *stop_request; /* wakes main() to begin a graceful stop */
     const asset_t *assets;  /* ends with a NULL path */
+    struct store *store;    /* the history; NULL when SSE_DB=off */
 } server_t;
 
 /** Asks main() to stop the server gracefully; callable from any thread. */

@@ -13,6 +13,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "replay.h"
 #include "sse.h"
 
 #define ACCEPTS_PER_WAKE 64
@@ -124,27 +125,62 @@ static void shut_down(worker_t *w)
     ev_break(w->loop, EVBREAK_ALL);
 }
 
-static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
+static frame_t **fill_frames(wmsg_t *m)
 {
-    (void)loop, (void)revents;
-    worker_t *w = a->data;
+    return m->n == 1 ? &m->frame : m->frames;
+}
+
+/* Runs one message; with deliver false (the worker is being freed) only releases it. */
+static void handle(worker_t *w, wmsg_t *m, bool deliver)
+{
+    if (m->kind == WMSG_FRAME) {
+        if (deliver) {
+            w->last_seen_id = m->frame->id;
+            hub_publish(&w->hub, m->frame);
+        }
+        frame_unref(m->frame);
+        return;
+    }
+    if (deliver) {
+        if (m->replay && m->conn->state != CONN_CLOSED)
+            replay_page_done(m->conn, m->keep_hole, m->after);
+        conn_fill(m->conn, fill_frames(m), m->n, m->keep_hole, m->end);
+    } else {
+        for (uint32_t i = 0; i < m->n; i++) frame_unref(fill_frames(m)[i]);
+    }
+    if (m->n > 1) free(m->frames);
+}
+
+/* Takes every queued message out under the lock, then runs them without it. */
+static void drain_inbox(worker_t *w, bool deliver)
+{
     pthread_mutex_lock(&w->inbox_mu);
-    frame_t **batch = w->inbox;
+    wmsg_t *batch = w->inbox;
     size_t n = w->inbox_len;
     w->inbox = NULL;
     w->inbox_len = w->inbox_cap = 0;
     pthread_mutex_unlock(&w->inbox_mu);
-    for (size_t i = 0; i < n; i++) {
-        hub_publish(&w->hub, batch[i]);
-        frame_unref(batch[i]);
-    }
+    for (size_t i = 0; i < n; i++) handle(w, &batch[i], deliver);
     free(batch);
+}
+
+static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
+{
+    (void)loop, (void)revents;
+    worker_t *w = a->data;
+    drain_inbox(w, true);
     if (atomic_load(&w->srv->stopping)) shut_down(w);
 }
 
+/* Frees closed connections, except those another thread still owes an answer (conn_fill frees them). */
 static void free_closed(worker_t *w)
 {
-    while (!list_empty(&w->closing)) conn_free(container_of(w->closing.next, conn_t, link));
+    list_node_t *pos, *tmp;
+    list_for_each_safe(pos, tmp, &w->closing)
+    {
+        conn_t *c = container_of(pos, conn_t, link);
+        if (c->async == 0) conn_free(c);
+    }
 }
 
 /* Runs just before the loop sleeps: one pass of writes over every connection with output. */
@@ -249,24 +285,46 @@ void worker_wake(worker_t *w)
     ev_async_send(w->loop, &w->wake);
 }
 
-void worker_post(worker_t *w, frame_t *f)
+static void post(worker_t *w, const wmsg_t *m)
 {
     pthread_mutex_lock(&w->inbox_mu);
     if (w->inbox_len == w->inbox_cap) {
         w->inbox_cap = w->inbox_cap ? w->inbox_cap * 2 : 64;
         w->inbox = xrealloc(w->inbox, w->inbox_cap * sizeof *w->inbox);
     }
-    w->inbox[w->inbox_len++] = f;
+    w->inbox[w->inbox_len++] = *m;
     pthread_mutex_unlock(&w->inbox_mu);
     ev_async_send(w->loop, &w->wake); /* no syscall when a wake is already pending */
 }
 
-void worker_join_free(worker_t *w)
+void worker_post(worker_t *w, frame_t *f)
+{
+    post(w, &(wmsg_t){.kind = WMSG_FRAME, .frame = f});
+}
+
+void worker_post_fill(worker_t *w, conn_t *c, frame_t **frames, uint32_t n, int flags,
+                      uint64_t after)
+{
+    wmsg_t m = {.kind = WMSG_FILL, .conn = c, .n = n, .keep_hole = flags & FILL_KEEP_HOLE,
+                .end = flags & FILL_END, .replay = flags & FILL_REPLAY, .after = after};
+    if (n == 1) {
+        m.frame = frames[0];
+    } else if (n > 1) {
+        m.frames = xmalloc(n * sizeof *frames);
+        memcpy(m.frames, frames, n * sizeof *frames);
+    }
+    post(w, &m);
+}
+
+void worker_join(worker_t *w)
 {
     pthread_join(w->thread, NULL);
-    free_closed(w);
-    for (size_t i = 0; i < w->inbox_len; i++) frame_unref(w->inbox[i]);
-    free(w->inbox);
+}
+
+void worker_free(worker_t *w)
+{
+    drain_inbox(w, false);
+    while (!list_empty(&w->closing)) conn_free(container_of(w->closing.next, conn_t, link));
     hub_free(&w->hub);
     frame_unref(w->ping);
     frame_unref(w->retry);

@@ -4,11 +4,27 @@
 
 #include <ev.h>
 #include <pthread.h>
+#include <stdbool.h>
 
 #include "frame.h"
 #include "hub.h"
 #include "list.h"
 #include "server.h"
+
+struct conn;
+
+/** A message for a worker from another thread: an event to fan out, or answers for a connection. */
+typedef struct wmsg {
+    enum { WMSG_FRAME, WMSG_FILL } kind;
+    bool keep_hole; /* FILL: a new hole follows (more history pages) */
+    bool end;       /* FILL: close the connection after these frames */
+    bool replay;    /* FILL: a page of history for a stream */
+    uint32_t n;     /* FILL: number of frames */
+    struct conn *conn;
+    frame_t *frame;   /* FRAME: the event; FILL with n == 1: the answer */
+    frame_t **frames; /* FILL with n > 1: the answers (array freed by the worker) */
+    uint64_t after;   /* FILL of a history page: the last id it covered */
+} wmsg_t;
 
 typedef struct worker {
     server_t *srv;
@@ -23,7 +39,7 @@ typedef struct worker {
     ev_timer sweep_w;    /* request and idle timeouts, once a second */
     ev_timer heartbeat_w;
     pthread_mutex_t inbox_mu;
-    frame_t **inbox; /* frames posted by bus_publish(), in id order */
+    wmsg_t *inbox; /* messages from other threads, in the order posted */
     size_t inbox_len, inbox_cap;
     hub_t hub;
     list_node_t conns;     /* every open connection */
@@ -32,6 +48,7 @@ typedef struct worker {
     list_node_t head_wait; /* reading a request, oldest first */
     list_node_t idle_wait; /* idle keep-alive, oldest first */
     list_node_t linger;    /* answered and half-closed, draining input */
+    uint64_t last_seen_id; /* the newest event this worker has fanned out */
     frame_t *ping;
     frame_t *retry;
     int stopped;
@@ -51,10 +68,23 @@ int worker_start(worker_t *w);
 /** Wakes the worker to stop: it closes every connection and its thread ends. */
 void worker_wake(worker_t *w);
 
-/** Waits for the thread and frees the worker. */
-void worker_join_free(worker_t *w);
+/** Waits for the thread to end (after worker_wake() during a stop). */
+void worker_join(worker_t *w);
 
-/** Hands a referenced frame to the worker (from any thread); the worker drops the ref. */
+/** Frees a joined worker, releasing messages still in its inbox and every connection. */
+void worker_free(worker_t *w);
+
+/** Hands a referenced event frame to the worker (from any thread); the worker drops the ref. */
 void worker_post(worker_t *w, frame_t *f);
+
+enum { FILL_KEEP_HOLE = 1, FILL_END = 2, FILL_REPLAY = 4 };
+
+/**
+ * Hands answers for c to its worker (from any thread): the worker calls conn_fill()
+ * with them. frames holds n referenced frames and is copied (the caller keeps the
+ * array). flags: FILL_* bits; after: for FILL_REPLAY, the last id the page covered.
+ */
+void worker_post_fill(worker_t *w, struct conn *c, frame_t **frames, uint32_t n, int flags,
+                      uint64_t after);
 
 #endif

@@ -1,0 +1,77 @@
+/* Publishing: store first (group-committed on the store's thread), then fan-out and the 201. */
+#include "publish.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "common.h"
+#include "log.h"
+#include "respond.h"
+#include "sse.h"
+#include "store.h"
+#include "worker.h"
+
+/* What the commit callback needs to answer the publisher; freed by it. */
+typedef struct publish_req {
+    worker_t *w;
+    conn_t *c;
+    reply_meta_t meta;
+    char account[128];
+} publish_req_t;
+
+static void log_publish(const server_t *srv, uint64_t id, const char *account, const char *type,
+                        const char *user, size_t bytes)
+{
+    char t[64], u[64];
+    log_info(srv->log, "publish id=%" PRIu64 " account=%s type=%s user=%s bytes=%zu", id, account,
+             log_clean(type, t, sizeof t), log_clean(user, u, sizeof u), bytes);
+}
+
+/* Runs on the store's writer thread, once per event, in id order. */
+static void on_commit(void *arg, const store_event_t *ev, int err)
+{
+    publish_req_t *rq = arg;
+    server_t *srv = rq->w->srv;
+    frame_t *reply;
+    if (err == 0) {
+        frame_t *f = sse_encode(ev->id, ev->type, ev->user, ev->content, ev->content_len);
+        for (int i = 0; i < srv->nworkers; i++) worker_post(srv->workers[i], frame_ref(f));
+        frame_unref(f);
+        log_publish(srv, ev->id, rq->account, ev->type, ev->user, ev->content_len);
+        reply = response_json_frame(&rq->meta, 201, json_pack("{s:I}", "id", (json_int_t)ev->id));
+    } else {
+        log_error(srv->log, "publish-failed account=%s reason=%s", rq->account,
+                  err == SSE_EFULL ? "store-full" : "store-error");
+        reply = response_json_frame(&rq->meta, 503,
+                                    json_pack("{s:s}", "error",
+                                              err == SSE_EFULL ? "the history store is full"
+                                                               : "the event could not be stored"));
+    }
+    worker_post_fill(rq->w, rq->c, &reply, 1, rq->meta.keep_alive ? 0 : FILL_END, 0);
+    free(rq);
+}
+
+void publish_submit(conn_t *c, const http_request_t *req, const char *type, const char *user,
+                    const char *content, size_t content_len, const char *account)
+{
+    server_t *srv = c->w->srv;
+    if (!srv->store) { /* no history: ids from memory, answered at once */
+        uint64_t id = bus_publish(srv, type, user, content, content_len);
+        log_publish(srv, id, account, type, user, content_len);
+        respond_json(c, req, 201, json_pack("{s:I}", "id", (json_int_t)id));
+        return;
+    }
+    publish_req_t *rq = xmalloc(sizeof *rq);
+    rq->w = c->w;
+    rq->c = c;
+    reply_meta_init(&rq->meta, srv->cfg, req);
+    snprintf(rq->account, sizeof rq->account, "%s", account);
+    conn_hold(c);
+    store_event_t ev = {.type = type, .user = user, .content = content, .content_len = content_len};
+    if (srv->store->ops->append(srv->store, &ev, on_commit, rq)) {
+        frame_t *reply = response_json_frame(&rq->meta, 503,
+                                             json_pack("{s:s}", "error", "the server is stopping"));
+        conn_fill(c, &reply, 1, false, !rq->meta.keep_alive);
+        free(rq);
+    }
+}

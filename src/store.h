@@ -1,0 +1,107 @@
+/* The history store: every accepted event, kept durably, replayed by id, listed per user. */
+#ifndef SSE_STORE_H
+#define SSE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+
+/** One stored event. Strings are never NULL ("" when the event has no type or user). */
+typedef struct store_event {
+    uint64_t id;
+    int64_t time_ms; /* unix time in milliseconds, set by the store on append */
+    const char *type;
+    const char *user;
+    const char *content;
+    size_t content_len;
+} store_event_t;
+
+/**
+ * Which events a reader sees, exactly as live delivery routes them: an event with a
+ * user only when it is this user ("" matches no user event); an event without a user
+ * when it has no type, or when ntypes is 0, or when its type is one of types.
+ */
+typedef struct store_filter {
+    const char *user;
+    const char *const *types;
+    uint32_t ntypes;
+} store_filter_t;
+
+/** oldest: smallest id still retained (0 when empty); latest: the last id ever given (0 if none). */
+typedef struct store_bounds {
+    uint64_t oldest, latest;
+} store_bounds_t;
+
+typedef struct store_options {
+    const char *path;      /* database file; its directory is created if missing */
+    int64_t max_age_ms;    /* events older than this are trimmed (0 = no age limit) */
+    uint64_t max_events;   /* at most this many are kept (0 = no count limit) */
+    int64_t max_bytes;     /* database size cap; past it appends fail with SSE_EFULL (0 = none) */
+    int sync_full;         /* fsync every commit (power-loss safe) instead of WAL's NORMAL */
+    int trim_interval_ms;  /* how often the background trim runs */
+} store_options_t;
+
+/**
+ * Called on the store's writer thread once per appended event, in id order, after
+ * the transaction holding it committed (err 0, ev->id and ev->time_ms set) or
+ * failed (err SSE_EFULL when the disk or the size cap is full, SSE_ERR otherwise;
+ * nothing of a failed event is kept). ev is valid only during the call.
+ */
+typedef void (*store_commit_fn)(void *arg, const store_event_t *ev, int err);
+
+/**
+ * Called on the store's reader thread with the rows of a read (valid only during
+ * the call), the bounds at the time of the read, and 0 or SSE_ERR.
+ */
+typedef void (*store_rows_fn)(void *arg, const store_event_t *rows, size_t n,
+                              const store_bounds_t *bounds, int err);
+
+typedef struct store store_t;
+
+/** Each backend fills one const table of these (store_sqlite_ops, later store_redis_ops). */
+typedef struct store_ops {
+    const char *name;
+    /**
+     * Queues a copy of ev (its id and time are ignored: the store gives them).
+     * Events that arrive while a commit runs are committed together in the next
+     * transaction. Never blocks on disk. Returns 0, or SSE_ERR once closing.
+     */
+    int (*append)(store_t *st, const store_event_t *ev, store_commit_fn done, void *arg);
+    /**
+     * Reads events with after < id <= upto that pass f, oldest first, at most max,
+     * on the reader thread; done gets them. Returns 0, or SSE_ERR once closing.
+     */
+    int (*replay)(store_t *st, uint64_t after, uint64_t upto, const store_filter_t *f,
+                  size_t max, store_rows_fn done, void *arg);
+    /**
+     * Reads a user's notifications newest first: events passing f with id < before
+     * (before 0 = no bound), at most limit, on the reader thread.
+     */
+    int (*list)(store_t *st, const store_filter_t *f, uint64_t before, size_t limit,
+                store_rows_fn done, void *arg);
+    /** The current bounds, from memory (no disk access). */
+    void (*bounds)(store_t *st, store_bounds_t *out);
+    /**
+     * Removes events older than now_ms - max_age_ms and beyond max_events, in small
+     * transactions between appends. The writer thread also runs it by itself every
+     * trim_interval_ms. Returns the number of events removed, or SSE_ERR.
+     */
+    long (*trim)(store_t *st, int64_t now_ms);
+    /** Commits what is queued, stops the threads, closes the database and frees st. */
+    void (*close)(store_t *st);
+} store_ops_t;
+
+/** Every backend's store begins with this, so callers need only the ops table. */
+struct store {
+    const store_ops_t *ops;
+};
+
+/**
+ * Opens (creating if needed) the SQLite history at opt->path in WAL mode and starts
+ * its writer and reader threads. A file that cannot be created, written or read as a
+ * database fails with one line in err. Returns 0 with *out set, or SSE_ERR.
+ */
+int store_sqlite_open(const store_options_t *opt, store_t **out, char err[SSE_ERR_LEN]);
+
+#endif

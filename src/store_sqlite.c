@@ -1,0 +1,874 @@
+/* SQLite history (WAL): a writer thread group-commits appends, a reader thread serves reads. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "store.h"
+
+/* Declared here until store.h names it; the server reaches it through store_sqlite_open. */
+extern const store_ops_t store_sqlite_ops;
+
+enum {
+    TRIM_BATCH = 5000,       /* rows deleted per transaction, so appends are not stalled */
+    BUSY_TIMEOUT_MS = 5000,  /* another process holding the file (a backup, the sqlite3 shell) */
+};
+
+/* One queued append. The strings of ev point into the same allocation. */
+typedef struct pending {
+    struct pending *next;
+    store_event_t ev;
+    store_commit_fn done;
+    void *arg;
+} pending_t;
+
+typedef enum { JOB_REPLAY, JOB_LIST } job_kind_t;
+
+/* One queued read, with its own copy of the filter. */
+typedef struct job {
+    struct job *next;
+    job_kind_t kind;
+    int64_t lo, hi; /* replay: after < id <= upto; list: id < hi */
+    int64_t limit;
+    char *user;
+    char *types; /* JSON array of the filter's types, NULL when it has none */
+    store_rows_fn done;
+    void *arg;
+} job_t;
+
+typedef struct store_sqlite {
+    struct store base;
+    char *path;
+    int64_t max_age_ms;
+    uint64_t max_events;
+    int trim_interval_ms;
+
+    /* The write connection is shared by the writer thread and trim() callers: db_mu
+     * makes each transaction, and next_id, belong to one of them at a time. */
+    pthread_mutex_t db_mu;
+    sqlite3 *wdb;
+    sqlite3_stmt *ins, *trim_age, *trim_del, *sel_min;
+    uint64_t next_id;
+
+    /* Appends waiting for the writer. */
+    pthread_mutex_t q_mu;
+    pthread_cond_t q_cv;
+    pending_t *q_head, **q_tail;
+    bool q_closing;
+    pthread_t writer;
+
+    /* Bounds as seen by bounds(): updated under db_mu after each commit or trim. */
+    pthread_mutex_t b_mu;
+    store_bounds_t bounds;
+
+    /* Reads waiting for the reader, which owns rdb and its statements. */
+    pthread_mutex_t j_mu;
+    pthread_cond_t j_cv;
+    job_t *j_head, **j_tail;
+    bool j_closing;
+    pthread_t reader;
+    sqlite3 *rdb;
+    sqlite3_stmt *sel_bounds;
+    sqlite3_stmt *sel_read[2][2]; /* [JOB_REPLAY or JOB_LIST][user, broadcast] */
+
+    bool threads_started;
+} store_sqlite_t;
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS events ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " time_ms INTEGER NOT NULL,"
+    " type TEXT NOT NULL DEFAULT '',"
+    " user TEXT NOT NULL DEFAULT '',"
+    " content BLOB NOT NULL DEFAULT x'');"
+    "CREATE INDEX IF NOT EXISTS events_user_id ON events(user, id);";
+
+/* An event reaches a reader in one of two disjoint ways (store.h): addressed to its
+ * user, or a broadcast its types accept. Each read runs one statement per way, each
+ * walking the (user, id) index in id order and stopping at the limit, and merges the two
+ * sorted streams in C: cost follows the rows returned, not the table or the id range, and
+ * nothing is sorted (a UNION ALL ... ORDER BY measured 5x slower on 10,000 rows).
+ * ?1 after, ?2 upto (replay) or before (list), ?3 user, ?4 types as a JSON array or NULL
+ * for "all types", ?5 limit. */
+#define SEL_FROM "SELECT id, time_ms, type, user, content FROM events WHERE "
+#define USER_TERM "?3 <> '' AND user = ?3"
+#define BCAST_TERM                                                                                 \
+    "user = '' AND (type = '' OR ?4 IS NULL OR type IN (SELECT value FROM json_each(?4)))"
+#define REPLAY_TAIL " AND id > ?1 AND id <= ?2 ORDER BY id LIMIT ?5"
+#define LIST_TAIL " AND id < ?2 ORDER BY id DESC LIMIT ?5"
+
+static const char *const SQL_READ[2][2] = {
+    [JOB_REPLAY] = {SEL_FROM USER_TERM REPLAY_TAIL, SEL_FROM BCAST_TERM REPLAY_TAIL},
+    [JOB_LIST] = {SEL_FROM USER_TERM LIST_TAIL, SEL_FROM BCAST_TERM LIST_TAIL},
+};
+
+/* sqlite_sequence holds the last id ever committed, even after every row is trimmed. */
+static const char SQL_BOUNDS[] =
+    "SELECT coalesce((SELECT min(id) FROM events), 0),"
+    " max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"
+    "     coalesce((SELECT max(id) FROM events), 0))";
+
+static int64_t clock_ms(clockid_t clk)
+{
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t clamp_id(uint64_t v)
+{
+    return v > INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+static void set_err(char err[SSE_ERR_LEN], const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes "store <path>: <reason>" into err, as one line. */
+static void set_err(char err[SSE_ERR_LEN], const char *path, const char *fmt, ...)
+{
+    if (!err) return;
+    int n = snprintf(err, SSE_ERR_LEN, "store %s: ", path);
+    if (n < 0 || n >= SSE_ERR_LEN) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + n, SSE_ERR_LEN - (size_t)n, fmt, ap);
+    va_end(ap);
+    for (char *p = err; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+}
+
+static int err_of(int rc)
+{
+    return (rc & 0xff) == SQLITE_FULL ? SSE_EFULL : SSE_ERR;
+}
+
+/* Runs a statement that returns no rows we need; returns the SQLite result code. */
+static int exec(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* ---- writer ---------------------------------------------------------------------------- */
+
+/* Detaches everything queued; called with q_mu held. */
+static pending_t *take_queue(store_sqlite_t *s)
+{
+    pending_t *batch = s->q_head;
+    s->q_head = NULL;
+    s->q_tail = &s->q_head;
+    return batch;
+}
+
+/*
+ * Writes a whole batch in one transaction, ids given in queue order, then reports each
+ * event to its done callback in that order, and frees the batch. On failure nothing of
+ * the batch is kept and next_id stays where it was, so no id is ever skipped or reused.
+ */
+static void commit_batch(store_sqlite_t *s, pending_t *batch)
+{
+    pthread_mutex_lock(&s->db_mu);
+    uint64_t first = s->next_id, id = first;
+    int rc = exec(s->wdb, "BEGIN IMMEDIATE");
+    for (pending_t *p = batch; rc == SQLITE_OK && p; p = p->next) {
+        const store_event_t *ev = &p->ev;
+        sqlite3_bind_int64(s->ins, 1, (int64_t)id);
+        sqlite3_bind_int64(s->ins, 2, ev->time_ms);
+        sqlite3_bind_text(s->ins, 3, ev->type, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s->ins, 4, ev->user, -1, SQLITE_STATIC);
+        sqlite3_bind_blob64(s->ins, 5, ev->content, ev->content_len, SQLITE_STATIC);
+        rc = sqlite3_step(s->ins);
+        if (rc == SQLITE_DONE) rc = SQLITE_OK;
+        sqlite3_reset(s->ins);
+        id++;
+    }
+    sqlite3_clear_bindings(s->ins);
+    if (rc == SQLITE_OK) rc = exec(s->wdb, "COMMIT");
+    int err = SSE_OK;
+    if (rc != SQLITE_OK) {
+        err = err_of(rc);
+        /* SQLite may already have rolled back on its own (a full disk often does). */
+        if (!sqlite3_get_autocommit(s->wdb)) exec(s->wdb, "ROLLBACK");
+    } else {
+        s->next_id = id;
+        pthread_mutex_lock(&s->b_mu);
+        s->bounds.latest = id - 1;
+        if (s->bounds.oldest == 0) s->bounds.oldest = first;
+        pthread_mutex_unlock(&s->b_mu);
+    }
+    pthread_mutex_unlock(&s->db_mu);
+
+    /* Callbacks run outside db_mu: they may append, read or trim. */
+    id = first;
+    while (batch) {
+        pending_t *next = batch->next;
+        batch->ev.id = err ? 0 : id++;
+        if (batch->done) batch->done(batch->arg, &batch->ev, err);
+        free(batch);
+        batch = next;
+    }
+}
+
+/* Commits whatever is queued right now; the writer thread's way to let appends through
+ * between trim batches. */
+static void writer_flush(store_sqlite_t *s)
+{
+    pthread_mutex_lock(&s->q_mu);
+    pending_t *batch = take_queue(s);
+    pthread_mutex_unlock(&s->q_mu);
+    if (batch) commit_batch(s, batch);
+}
+
+/*
+ * Deletes events older than now_ms - max_age_ms and the oldest beyond max_events, at
+ * most TRIM_BATCH per transaction, taking db_mu per batch only. On the writer thread
+ * (flush) queued appends are committed between batches. Returns rows removed or SSE_ERR.
+ *
+ * Ids are given in time order and trims remove from the oldest end, so the retained ids
+ * form one range: the count limit becomes an id cut without counting rows, and the age
+ * limit is the first id young enough, found by walking from the oldest (a clock stepped
+ * back can only make a few rows live a little longer).
+ */
+static long trim_run(store_sqlite_t *s, int64_t now_ms, bool flush)
+{
+    if (s->max_age_ms <= 0 && s->max_events == 0) return 0;
+    pthread_mutex_lock(&s->db_mu);
+    int64_t cut = 0; /* rows with id < cut go */
+    int rc = SQLITE_OK;
+    if (s->max_age_ms > 0) {
+        sqlite3_bind_int64(s->trim_age, 1, now_ms - s->max_age_ms);
+        rc = sqlite3_step(s->trim_age);
+        if (rc == SQLITE_ROW) {
+            cut = sqlite3_column_int64(s->trim_age, 0);
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            cut = (int64_t)s->next_id; /* everything is old */
+            rc = SQLITE_OK;
+        }
+        sqlite3_reset(s->trim_age);
+    }
+    if (s->max_events > 0 && s->next_id - 1 > s->max_events) {
+        int64_t c = (int64_t)(s->next_id - s->max_events);
+        if (c > cut) cut = c;
+    }
+    pthread_mutex_unlock(&s->db_mu);
+    if (rc != SQLITE_OK) return SSE_ERR;
+
+    long removed = 0;
+    for (int changes = TRIM_BATCH; cut > 0 && changes == TRIM_BATCH;) {
+        if (flush) writer_flush(s);
+        pthread_mutex_lock(&s->db_mu);
+        sqlite3_bind_int64(s->trim_del, 1, cut);
+        sqlite3_bind_int(s->trim_del, 2, TRIM_BATCH);
+        rc = sqlite3_step(s->trim_del);
+        sqlite3_reset(s->trim_del);
+        changes = rc == SQLITE_DONE ? sqlite3_changes(s->wdb) : 0;
+        if (rc == SQLITE_DONE && changes > 0) {
+            removed += changes;
+            rc = sqlite3_step(s->sel_min);
+            if (rc == SQLITE_ROW) {
+                pthread_mutex_lock(&s->b_mu);
+                s->bounds.oldest = (uint64_t)sqlite3_column_int64(s->sel_min, 0);
+                pthread_mutex_unlock(&s->b_mu);
+                rc = SQLITE_DONE;
+            }
+            sqlite3_reset(s->sel_min);
+        }
+        pthread_mutex_unlock(&s->db_mu);
+        if (rc != SQLITE_DONE) return SSE_ERR;
+    }
+    return removed;
+}
+
+static struct timespec mono_after(int ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+static bool mono_passed(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* The writer: takes everything queued, commits it as one transaction, repeats; trims
+ * between batches when the interval has passed. Exits once closing and drained. */
+static void *writer_main(void *p)
+{
+    store_sqlite_t *s = p;
+    bool timed = s->trim_interval_ms > 0;
+    struct timespec next_trim = mono_after(timed ? s->trim_interval_ms : 0);
+    for (;;) {
+        pthread_mutex_lock(&s->q_mu);
+        while (!s->q_head && !s->q_closing) {
+            if (!timed) {
+                pthread_cond_wait(&s->q_cv, &s->q_mu);
+            } else if (mono_passed(&next_trim)) {
+                break;
+            } else {
+                pthread_cond_timedwait(&s->q_cv, &s->q_mu, &next_trim);
+            }
+        }
+        pending_t *batch = take_queue(s);
+        bool closing = s->q_closing;
+        pthread_mutex_unlock(&s->q_mu);
+        if (batch) {
+            commit_batch(s, batch);
+        } else if (closing) {
+            break;
+        }
+        if (timed && !closing && mono_passed(&next_trim)) {
+            trim_run(s, clock_ms(CLOCK_REALTIME), true);
+            next_trim = mono_after(s->trim_interval_ms);
+        }
+    }
+    return NULL;
+}
+
+/* ---- reader ---------------------------------------------------------------------------- */
+
+static void job_free(job_t *j)
+{
+    free(j->user);
+    free(j->types);
+    free(j);
+}
+
+static const char *col_text(sqlite3_stmt *st, int col, size_t *len)
+{
+    const char *t = (const char *)sqlite3_column_blob(st, col);
+    *len = (size_t)sqlite3_column_bytes(st, col);
+    return t ? t : "";
+}
+
+/* Copies the current row of st into a self-contained event: one allocation, holding
+ * NUL-terminated type, user and content (SQLite's buffers die at the next step). */
+static store_event_t copy_row(sqlite3_stmt *st)
+{
+    size_t tl, ul, cl;
+    const char *t = col_text(st, 2, &tl), *u = col_text(st, 3, &ul), *c = col_text(st, 4, &cl);
+    char *buf = xmalloc(tl + ul + cl + 3);
+    memcpy(buf, t, tl);
+    buf[tl] = '\0';
+    memcpy(buf + tl + 1, u, ul);
+    buf[tl + 1 + ul] = '\0';
+    memcpy(buf + tl + ul + 2, c, cl);
+    buf[tl + ul + 2 + cl] = '\0';
+    return (store_event_t){
+        .id = (uint64_t)sqlite3_column_int64(st, 0),
+        .time_ms = sqlite3_column_int64(st, 1),
+        .type = buf,
+        .user = buf + tl + 1,
+        .content = buf + tl + ul + 2,
+        .content_len = cl,
+    };
+}
+
+static void bind_job(sqlite3_stmt *st, const job_t *j)
+{
+    sqlite3_bind_int64(st, 1, j->lo);
+    sqlite3_bind_int64(st, 2, j->hi);
+    sqlite3_bind_text(st, 3, j->user, -1, SQLITE_STATIC);
+    if (j->types)
+        sqlite3_bind_text(st, 4, j->types, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 4);
+    sqlite3_bind_int64(st, 5, j->limit);
+}
+
+/*
+ * Runs one read inside a single read transaction, so the rows and the bounds passed to
+ * done describe the same snapshot, then calls done outside it (a slow callback must not
+ * hold back WAL checkpoints). Rows come from merging the user and broadcast statements.
+ */
+static void run_job(store_sqlite_t *s, job_t *j)
+{
+    sqlite3_stmt *a = s->sel_read[j->kind][0], *b = s->sel_read[j->kind][1];
+    bool asc = j->kind == JOB_REPLAY;
+    store_bounds_t bounds = {0, 0};
+    store_event_t *rows = NULL;
+    size_t n = 0, cap = 0;
+    int err = SSE_ERR;
+
+    if (exec(s->rdb, "BEGIN") != SQLITE_OK) goto out;
+    if (sqlite3_step(s->sel_bounds) == SQLITE_ROW) {
+        bounds.oldest = (uint64_t)sqlite3_column_int64(s->sel_bounds, 0);
+        bounds.latest = (uint64_t)sqlite3_column_int64(s->sel_bounds, 1);
+        bind_job(a, j);
+        bind_job(b, j);
+        int ra = sqlite3_step(a), rb = sqlite3_step(b);
+        while ((int64_t)n < j->limit && (ra == SQLITE_ROW || rb == SQLITE_ROW)) {
+            bool take_a = rb != SQLITE_ROW;
+            if (ra == SQLITE_ROW && rb == SQLITE_ROW) {
+                int64_t ia = sqlite3_column_int64(a, 0), ib = sqlite3_column_int64(b, 0);
+                take_a = asc ? ia < ib : ia > ib;
+            }
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                rows = xrealloc(rows, cap * sizeof *rows);
+            }
+            if (take_a) {
+                rows[n++] = copy_row(a);
+                ra = sqlite3_step(a);
+            } else {
+                rows[n++] = copy_row(b);
+                rb = sqlite3_step(b);
+            }
+        }
+        if ((ra == SQLITE_ROW || ra == SQLITE_DONE) && (rb == SQLITE_ROW || rb == SQLITE_DONE))
+            err = SSE_OK;
+        sqlite3_reset(a);
+        sqlite3_reset(b);
+        sqlite3_clear_bindings(a);
+        sqlite3_clear_bindings(b);
+    }
+    sqlite3_reset(s->sel_bounds);
+    exec(s->rdb, "COMMIT");
+out:
+    if (err) {
+        for (size_t i = 0; i < n; i++) free((char *)rows[i].type);
+        n = 0;
+    }
+    if (j->done) j->done(j->arg, err ? NULL : rows, n, &bounds, err);
+    for (size_t i = 0; i < n; i++) free((char *)rows[i].type);
+    free(rows);
+}
+
+/* The reader: runs queued jobs in order; exits once closing and drained. */
+static void *reader_main(void *p)
+{
+    store_sqlite_t *s = p;
+    for (;;) {
+        pthread_mutex_lock(&s->j_mu);
+        while (!s->j_head && !s->j_closing) pthread_cond_wait(&s->j_cv, &s->j_mu);
+        job_t *j = s->j_head;
+        if (j) {
+            s->j_head = j->next;
+            if (!s->j_head) s->j_tail = &s->j_head;
+        }
+        pthread_mutex_unlock(&s->j_mu);
+        if (!j) break;
+        run_job(s, j);
+        job_free(j);
+    }
+    return NULL;
+}
+
+/* ---- ops ------------------------------------------------------------------------------- */
+
+static int sqlite_append(store_t *st, const store_event_t *ev, store_commit_fn done, void *arg)
+{
+    store_sqlite_t *s = (store_sqlite_t *)st;
+    if (!ev || (!ev->content && ev->content_len)) return SSE_ERR;
+    const char *type = ev->type ? ev->type : "", *user = ev->user ? ev->user : "";
+    size_t tl = strlen(type), ul = strlen(user), cl = ev->content_len;
+    pending_t *p = xmalloc(sizeof *p + tl + ul + cl + 3);
+    char *buf = (char *)(p + 1);
+    memcpy(buf, type, tl + 1);
+    memcpy(buf + tl + 1, user, ul + 1);
+    if (cl) memcpy(buf + tl + ul + 2, ev->content, cl);
+    buf[tl + ul + 2 + cl] = '\0';
+    *p = (pending_t){
+        .ev = {.type = buf, .user = buf + tl + 1, .content = buf + tl + ul + 2, .content_len = cl},
+        .done = done,
+        .arg = arg,
+    };
+
+    pthread_mutex_lock(&s->q_mu);
+    if (s->q_closing) {
+        pthread_mutex_unlock(&s->q_mu);
+        free(p);
+        return SSE_ERR;
+    }
+    /* Stamped under the lock so that queue order, hence id order, is time order. */
+    p->ev.time_ms = clock_ms(CLOCK_REALTIME);
+    *s->q_tail = p;
+    s->q_tail = &p->next;
+    pthread_cond_signal(&s->q_cv);
+    pthread_mutex_unlock(&s->q_mu);
+    return SSE_OK;
+}
+
+/* Appends s as a JSON string literal; only '"', '\\' and control bytes need escaping. */
+static size_t json_quote(char *out, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    out[n++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)*p;
+        } else if (*p < 0x20) {
+            memcpy(out + n, "\\u00", 4);
+            out[n + 4] = hex[*p >> 4];
+            out[n + 5] = hex[*p & 15];
+            n += 6;
+        } else {
+            out[n++] = (char)*p;
+        }
+    }
+    out[n++] = '"';
+    return n;
+}
+
+/* The filter's types as a JSON array for json_each(), or NULL when it has none. */
+static char *types_json(const store_filter_t *f)
+{
+    if (!f || f->ntypes == 0) return NULL;
+    size_t cap = 3;
+    for (uint32_t i = 0; i < f->ntypes; i++) cap += strlen(f->types[i] ? f->types[i] : "") * 6 + 3;
+    char *out = xmalloc(cap);
+    size_t n = 0;
+    out[n++] = '[';
+    for (uint32_t i = 0; i < f->ntypes; i++) {
+        if (i) out[n++] = ',';
+        n += json_quote(out + n, f->types[i] ? f->types[i] : "");
+    }
+    out[n++] = ']';
+    out[n] = '\0';
+    return out;
+}
+
+static int enqueue_job(store_sqlite_t *s, job_t *j)
+{
+    pthread_mutex_lock(&s->j_mu);
+    if (s->j_closing) {
+        pthread_mutex_unlock(&s->j_mu);
+        job_free(j);
+        return SSE_ERR;
+    }
+    *s->j_tail = j;
+    s->j_tail = &j->next;
+    pthread_cond_signal(&s->j_cv);
+    pthread_mutex_unlock(&s->j_mu);
+    return SSE_OK;
+}
+
+static job_t *job_new(job_kind_t kind, const store_filter_t *f, size_t max, store_rows_fn done,
+                      void *arg)
+{
+    job_t *j = xcalloc(1, sizeof *j);
+    j->kind = kind;
+    j->user = xstrdup(f && f->user ? f->user : "");
+    j->types = types_json(f);
+    j->limit = max > INT64_MAX ? INT64_MAX : (int64_t)max;
+    j->done = done;
+    j->arg = arg;
+    return j;
+}
+
+static int sqlite_replay(store_t *st, uint64_t after, uint64_t upto, const store_filter_t *f,
+                         size_t max, store_rows_fn done, void *arg)
+{
+    job_t *j = job_new(JOB_REPLAY, f, max, done, arg);
+    j->lo = clamp_id(after);
+    j->hi = clamp_id(upto);
+    return enqueue_job((store_sqlite_t *)st, j);
+}
+
+static int sqlite_list(store_t *st, const store_filter_t *f, uint64_t before, size_t limit,
+                       store_rows_fn done, void *arg)
+{
+    job_t *j = job_new(JOB_LIST, f, limit, done, arg);
+    j->hi = before == 0 ? INT64_MAX : clamp_id(before);
+    return enqueue_job((store_sqlite_t *)st, j);
+}
+
+static void sqlite_bounds(store_t *st, store_bounds_t *out)
+{
+    store_sqlite_t *s = (store_sqlite_t *)st;
+    pthread_mutex_lock(&s->b_mu);
+    *out = s->bounds;
+    pthread_mutex_unlock(&s->b_mu);
+}
+
+static long sqlite_trim(store_t *st, int64_t now_ms)
+{
+    return trim_run((store_sqlite_t *)st, now_ms, false);
+}
+
+/* Frees a store in any state of construction; threads, if any, have been joined. */
+static void destroy(store_sqlite_t *s)
+{
+    sqlite3_finalize(s->ins);
+    sqlite3_finalize(s->trim_age);
+    sqlite3_finalize(s->trim_del);
+    sqlite3_finalize(s->sel_min);
+    sqlite3_finalize(s->sel_bounds);
+    for (int k = 0; k < 2; k++)
+        for (int w = 0; w < 2; w++) sqlite3_finalize(s->sel_read[k][w]);
+    sqlite3_close(s->rdb);
+    sqlite3_close(s->wdb);
+    pthread_mutex_destroy(&s->db_mu);
+    pthread_mutex_destroy(&s->q_mu);
+    pthread_cond_destroy(&s->q_cv);
+    pthread_mutex_destroy(&s->b_mu);
+    pthread_mutex_destroy(&s->j_mu);
+    pthread_cond_destroy(&s->j_cv);
+    free(s->path);
+    free(s);
+}
+
+/*
+ * Refuses new work, lets the writer commit what is queued (every done is called) and the
+ * reader finish its jobs, joins both, then frees everything. Must not be called from a
+ * store callback: those run on the threads it joins.
+ */
+static void sqlite_close(store_t *st)
+{
+    store_sqlite_t *s = (store_sqlite_t *)st;
+    if (!s) return;
+    pthread_mutex_lock(&s->q_mu);
+    s->q_closing = true;
+    pthread_cond_signal(&s->q_cv);
+    pthread_mutex_unlock(&s->q_mu);
+    pthread_mutex_lock(&s->j_mu);
+    s->j_closing = true;
+    pthread_cond_signal(&s->j_cv);
+    pthread_mutex_unlock(&s->j_mu);
+    if (s->threads_started) {
+        pthread_join(s->writer, NULL);
+        pthread_join(s->reader, NULL);
+    }
+    destroy(s);
+}
+
+const store_ops_t store_sqlite_ops = {
+    .name = "sqlite",
+    .append = sqlite_append,
+    .replay = sqlite_replay,
+    .list = sqlite_list,
+    .bounds = sqlite_bounds,
+    .trim = sqlite_trim,
+    .close = sqlite_close,
+};
+
+/* ---- open ------------------------------------------------------------------------------ */
+
+/* Creates the directory holding path when it is missing (one level, like ./data). */
+static int make_parent(const char *path, char err[SSE_ERR_LEN])
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path) return 0;
+    char *dir = xstrndup(path, (size_t)(slash - path));
+    int rc = 0;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        set_err(err, path, "cannot create directory %s: %s", dir, strerror(errno));
+        rc = -1;
+    }
+    free(dir);
+    return rc;
+}
+
+/* Opens one connection with the busy timeout set; on failure says why, naming the path. */
+static int open_db(const char *path, sqlite3 **db, char err[SSE_ERR_LEN])
+{
+    /* NOMUTEX: each connection is used by one thread at a time (db_mu, the reader). */
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(path, db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        struct stat sb;
+        int sys = *db ? sqlite3_system_errno(*db) : 0;
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+            set_err(err, path, "cannot open database: is a directory");
+        else if (sys)
+            set_err(err, path, "cannot open database: %s", strerror(sys));
+        else
+            set_err(err, path, "cannot open database: %s",
+                    *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
+        return -1;
+    }
+    sqlite3_busy_timeout(*db, BUSY_TIMEOUT_MS);
+    return 0;
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *path,
+                   char err[SSE_ERR_LEN])
+{
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK) return 0;
+    set_err(err, path, "unusable database: %s", sqlite3_errmsg(db));
+    return -1;
+}
+
+/*
+ * Sets up the write connection: WAL, sync level, an integrity check (a corrupt file must
+ * stop start-up, not fail later), the schema, the size cap, and the ids to continue from.
+ */
+static int setup_writer(store_sqlite_t *s, const store_options_t *opt, char err[SSE_ERR_LEN])
+{
+    sqlite3 *db = s->wdb;
+    sqlite3_stmt *st = NULL;
+    const char *path = s->path;
+
+    /* The first statement that reads the file: where a non-database shows up. */
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        set_err(err, path, "not a usable database: %s", sqlite3_errmsg(db));
+        goto fail;
+    }
+    const char *mode = (const char *)sqlite3_column_text(st, 0);
+    if (!mode || strcmp(mode, "wal") != 0) {
+        set_err(err, path, "cannot switch to WAL mode (journal mode is %s)", mode ? mode : "?");
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+
+    if (exec(db, opt->sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL") !=
+        SQLITE_OK) {
+        set_err(err, path, "cannot set synchronous: %s", sqlite3_errmsg(db));
+        goto fail;
+    }
+
+    if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        set_err(err, path, "integrity check failed: %s", sqlite3_errmsg(db));
+        goto fail;
+    }
+    const char *ok = (const char *)sqlite3_column_text(st, 0);
+    if (!ok || strcmp(ok, "ok") != 0) {
+        /* Only the first problem: the report can run to thousands of lines. */
+        const char *what = ok ? ok : "?";
+        const char *hdr = "*** in database main ***\n";
+        if (strncmp(what, hdr, strlen(hdr)) == 0) what += strlen(hdr);
+        set_err(err, path, "database is corrupt (quick_check: %.*s)", (int)strcspn(what, "\n"),
+                what);
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+
+    if (exec(db, "BEGIN IMMEDIATE") != SQLITE_OK || exec(db, SCHEMA) != SQLITE_OK ||
+        exec(db, "COMMIT") != SQLITE_OK) {
+        set_err(err, path, "cannot create schema: %s", sqlite3_errmsg(db));
+        goto fail;
+    }
+
+    if (opt->max_bytes > 0) {
+        /* SQLite then fails inserts with SQLITE_FULL at the cap; it never goes below the
+         * current size, so an over-full file still opens and can be trimmed. */
+        int page = 4096;
+        if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            page = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        st = NULL;
+        int64_t pages = opt->max_bytes / (page > 0 ? page : 4096);
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA max_page_count=%" PRId64, pages > 1 ? pages : 1);
+        if (exec(db, sql) != SQLITE_OK) {
+            set_err(err, path, "cannot set size cap: %s", sqlite3_errmsg(db));
+            goto fail;
+        }
+    }
+
+    if (sqlite3_prepare_v2(db, SQL_BOUNDS, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        set_err(err, path, "cannot read ids: %s", sqlite3_errmsg(db));
+        goto fail;
+    }
+    s->bounds.oldest = (uint64_t)sqlite3_column_int64(st, 0);
+    s->bounds.latest = (uint64_t)sqlite3_column_int64(st, 1);
+    s->next_id = s->bounds.latest + 1;
+    sqlite3_finalize(st);
+    st = NULL;
+
+    if (prepare(db,
+                "INSERT INTO events (id, time_ms, type, user, content) VALUES (?1, ?2, ?3, ?4, ?5)",
+                &s->ins, path, err) ||
+        prepare(db, "SELECT id FROM events WHERE time_ms >= ?1 ORDER BY id LIMIT 1", &s->trim_age,
+                path, err) ||
+        prepare(db,
+                "DELETE FROM events WHERE id IN"
+                " (SELECT id FROM events WHERE id < ?1 ORDER BY id LIMIT ?2)",
+                &s->trim_del, path, err) ||
+        prepare(db, "SELECT coalesce(min(id), 0) FROM events", &s->sel_min, path, err))
+        return -1;
+    return 0;
+
+fail:
+    sqlite3_finalize(st);
+    return -1;
+}
+
+int store_sqlite_open(const store_options_t *opt, store_t **out, char err[SSE_ERR_LEN])
+{
+    *out = NULL;
+    if (err) err[0] = '\0';
+    if (!opt || !opt->path || !opt->path[0]) {
+        if (err) snprintf(err, SSE_ERR_LEN, "store: no database path given");
+        return SSE_ERR;
+    }
+
+    store_sqlite_t *s = xcalloc(1, sizeof *s);
+    s->base.ops = &store_sqlite_ops;
+    s->path = xstrdup(opt->path);
+    s->max_age_ms = opt->max_age_ms;
+    s->max_events = opt->max_events;
+    s->trim_interval_ms = opt->trim_interval_ms;
+    pthread_mutex_init(&s->db_mu, NULL);
+    pthread_mutex_init(&s->q_mu, NULL);
+    pthread_mutex_init(&s->b_mu, NULL);
+    pthread_mutex_init(&s->j_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* trim timing must ignore clock steps */
+    pthread_cond_init(&s->q_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&s->j_cv, NULL);
+    s->q_tail = &s->q_head;
+    s->j_tail = &s->j_head;
+
+    if (make_parent(s->path, err) || open_db(s->path, &s->wdb, err) || setup_writer(s, opt, err) ||
+        open_db(s->path, &s->rdb, err))
+        goto fail;
+    /* The reader never writes; query_only makes a mistake here an error, not a lock. */
+    if (exec(s->rdb, "PRAGMA query_only=1") != SQLITE_OK ||
+        prepare(s->rdb, SQL_BOUNDS, &s->sel_bounds, s->path, err) ||
+        prepare(s->rdb, SQL_READ[JOB_REPLAY][0], &s->sel_read[JOB_REPLAY][0], s->path, err) ||
+        prepare(s->rdb, SQL_READ[JOB_REPLAY][1], &s->sel_read[JOB_REPLAY][1], s->path, err) ||
+        prepare(s->rdb, SQL_READ[JOB_LIST][0], &s->sel_read[JOB_LIST][0], s->path, err) ||
+        prepare(s->rdb, SQL_READ[JOB_LIST][1], &s->sel_read[JOB_LIST][1], s->path, err)) {
+        if (err && !err[0])
+            set_err(err, s->path, "cannot set up reader: %s", sqlite3_errmsg(s->rdb));
+        goto fail;
+    }
+
+    int e = pthread_create(&s->writer, NULL, writer_main, s);
+    if (e == 0) {
+        e = pthread_create(&s->reader, NULL, reader_main, s);
+        if (e != 0) {
+            pthread_mutex_lock(&s->q_mu);
+            s->q_closing = true;
+            pthread_cond_signal(&s->q_cv);
+            pthread_mutex_unlock(&s->q_mu);
+            pthread_join(s->writer, NULL);
+        }
+    }
+    if (e != 0) {
+        set_err(err, s->path, "cannot start store threads: %s", strerror(e));
+        goto fail;
+    }
+    s->threads_started = true;
+    *out = &s->base;
+    return SSE_OK;
+
+fail:
+    destroy(s);
+    return SSE_ERR;
+}

@@ -1,0 +1,610 @@
+/* config: .env parsing, config_load defaults, precedence and validation, --help table. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static const char *const all_vars[] = {
+    "SSE_HOST", "SSE_PORT", "SSE_APP_KEY", "SSE_CLIENT_USERNAME", "SSE_CLIENT_PASSWORD",
+    "SSE_BROADCASTER_USERNAME", "SSE_BROADCASTER_PASSWORD", "SSE_ADMIN_USERNAME",
+    "SSE_ADMIN_PASSWORD", "SSE_USERNAME", "SSE_PASSWORD", "ALLOWED_ORIGIN", "SSE_HEARTBEAT",
+    "SSE_RETRY", "SSE_TOKEN_TTL", "SSE_LOG_LEVEL", "SSE_MAX_CONNECTIONS", "SSE_MAX_HEADER_BYTES",
+    "SSE_MAX_BODY_BYTES", "SSE_HEADER_TIMEOUT", "SSE_IDLE_TIMEOUT", "SSE_MAX_QUEUE_BYTES",
+    "SSE_WORKERS", "SSE_DB", "SSE_HISTORY_MAX_AGE", "SSE_HISTORY_MAX_EVENTS", "SSE_DB_MAX_BYTES",
+    "SSE_DB_SYNC"};
+#define NVARS (sizeof all_vars / sizeof all_vars[0])
+
+static envfile_t ef;
+static config_t cfg;
+static char err[SSE_ERR_LEN];
+
+static void clear_env(void)
+{
+    for (size_t i = 0; i < NVARS; i++) unsetenv(all_vars[i]);
+}
+
+static void setup(void)
+{
+    clear_env();
+    memset(&ef, 0, sizeof ef);
+    memset(&cfg, 0, sizeof cfg);
+    err[0] = '\0';
+}
+
+static void teardown(void)
+{
+    envfile_free(&ef);
+    config_free(&cfg);
+    clear_env();
+}
+
+TestSuite(envfile, .init = setup, .fini = teardown);
+TestSuite(config, .init = setup, .fini = teardown);
+
+static void parse_ok(const char *text)
+{
+    envfile_free(&ef);
+    int rc = envfile_parse(&ef, text, err);
+    cr_assert_eq(rc, 0, "parse failed: %s", err);
+}
+
+static void expect_value(const char *name, const char *want)
+{
+    const char *v = envfile_get(&ef, name);
+    cr_assert_not_null(v, "%s missing", name);
+    cr_assert_str_eq(v, want, "%s", name);
+}
+
+static void parse_bad(const char *text, int line)
+{
+    envfile_free(&ef);
+    err[0] = '\0';
+    int rc = envfile_parse(&ef, text, err);
+    cr_assert_eq(rc, SSE_EINVAL, "[%s] should fail", text);
+    char want[32];
+    snprintf(want, sizeof want, "line %d:", line);
+    cr_assert(strstr(err, want) != NULL, "error \"%s\" should name %s", err, want);
+    cr_assert_eq(ef.count, 0);
+}
+
+/* ---- envfile_parse ---- */
+
+Test(envfile, basic_and_order)
+{
+    parse_ok("A=1\nB=two\nC=\n");
+    cr_assert_eq(ef.count, 3);
+    cr_assert_str_eq(ef.names[0], "A");
+    cr_assert_str_eq(ef.names[1], "B");
+    cr_assert_str_eq(ef.names[2], "C");
+    expect_value("A", "1");
+    expect_value("B", "two");
+    expect_value("C", "");
+    cr_assert_null(envfile_get(&ef, "D"));
+    cr_assert_null(envfile_get(NULL, "A"));
+}
+
+Test(envfile, no_trailing_newline_and_empty_text)
+{
+    parse_ok("A=1");
+    expect_value("A", "1");
+    parse_ok("");
+    cr_assert_eq(ef.count, 0);
+}
+
+Test(envfile, comments_and_blank_lines)
+{
+    parse_ok("# comment\n\n   \n  # indented comment\nA=1 # trailing\nB=x#y\nC=#notcomment?\n");
+    cr_assert_eq(ef.count, 3);
+    expect_value("A", "1");
+    expect_value("B", "x#y");
+    expect_value("C", "");
+}
+
+Test(envfile, gosse_empty_with_comment)
+{
+    /* goSSE's .env.dist */
+    parse_ok("SSE_USERNAME= # comment\nSSE_PASSWORD=\t# another\n");
+    expect_value("SSE_USERNAME", "");
+    expect_value("SSE_PASSWORD", "");
+}
+
+Test(envfile, spaces_trimmed_inner_kept)
+{
+    parse_ok("A =  hello world  \n  B= x\t\n");
+    expect_value("A", "hello world");
+    expect_value("B", "x");
+}
+
+Test(envfile, export_prefix)
+{
+    parse_ok("export A=1\nexport   B=\"q\"\nexportC=3\n");
+    expect_value("A", "1");
+    expect_value("B", "q");
+    expect_value("exportC", "3");
+    cr_assert_null(envfile_get(&ef, "export A"));
+}
+
+Test(envfile, double_quotes_and_escapes)
+{
+    parse_ok("A=\"a b # not comment\"\nB=\"x\\\"y\\\\z\\n\\t\"\nC=\"\"\nD=\"v\" # c\nE=  \"s\"  \n");
+    expect_value("A", "a b # not comment");
+    expect_value("B", "x\"y\\z\n\t");
+    expect_value("C", "");
+    expect_value("D", "v");
+    expect_value("E", "s");
+}
+
+Test(envfile, single_quotes_literal)
+{
+    parse_ok("A='a \\n \"b\" # c'\nB=''\nC='x'#c\n");
+    expect_value("A", "a \\n \"b\" # c");
+    expect_value("B", "");
+    expect_value("C", "x");
+}
+
+Test(envfile, crlf_line_endings)
+{
+    parse_ok("A=1\r\nB=\"two\"\r\n# c\r\nC=3 # x\r\nD=4\r");
+    expect_value("A", "1");
+    expect_value("B", "two");
+    expect_value("C", "3");
+    expect_value("D", "4");
+    cr_assert_eq(ef.count, 4);
+}
+
+Test(envfile, later_lines_win)
+{
+    parse_ok("A=1\nB=2\nA=3\n");
+    cr_assert_eq(ef.count, 2);
+    expect_value("A", "3");
+    expect_value("B", "2");
+}
+
+Test(envfile, value_keeps_equals)
+{
+    parse_ok("K=abc==\nU=http://x/?a=b\n");
+    expect_value("K", "abc==");
+    expect_value("U", "http://x/?a=b");
+}
+
+Test(envfile, bad_lines_name_line)
+{
+    parse_bad("NOEQUALS\n", 1);
+    parse_bad("A=1\n\n# c\n=value\n", 4);
+    parse_bad("A=1\nB=\"unterminated\n", 2);
+    parse_bad("A='x\n", 1);
+    parse_bad("A=\"x\" y\n", 1);
+    parse_bad("A-B=1\n", 1);
+    parse_bad("A=1\r\nB C=2\r\n", 2);
+    parse_bad("export\n", 1);
+}
+
+Test(envfile, load_file)
+{
+    char path[] = "/tmp/ssehub-envXXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    const char *text = "# x\nA=1\nB='2'\n";
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    int rc = envfile_load(&ef, path, 0, err);
+    cr_assert_eq(rc, 0, "%s", err);
+    expect_value("A", "1");
+    expect_value("B", "2");
+    envfile_free(&ef);
+
+    fd = open(path, O_WRONLY | O_TRUNC);
+    cr_assert_eq(write(fd, "A=1\nB\n", 6), 6);
+    close(fd);
+    rc = envfile_load(&ef, path, 0, err);
+    cr_assert_eq(rc, SSE_EINVAL);
+    cr_assert(strstr(err, path) && strstr(err, "line 2"), "%s", err);
+    unlink(path);
+
+    cr_assert_eq(envfile_load(&ef, path, 1, err), 0);
+    cr_assert_eq(ef.count, 0);
+    cr_assert_eq(envfile_load(&ef, path, 0, err), SSE_EINVAL);
+    cr_assert(strstr(err, path), "%s", err);
+}
+
+/* ---- config_load ---- */
+
+static const char *minimal = "SSE_APP_KEY=secret\nSSE_CLIENT_USERNAME=client\nSSE_CLIENT_PASSWORD=cpw\n";
+
+static int load_text(const char *text)
+{
+    parse_ok(text);
+    config_free(&cfg);
+    err[0] = '\0';
+    return config_load(&cfg, &ef, err);
+}
+
+/* config_load must fail with SSE_EINVAL and a message starting with "var:". */
+static void expect_fail(const char *text, const char *var)
+{
+    int rc = load_text(text);
+    cr_assert_eq(rc, SSE_EINVAL, "[%s] should fail", text);
+    char want[64];
+    snprintf(want, sizeof want, "%s:", var);
+    cr_assert(strncmp(err, want, strlen(want)) == 0, "error \"%s\" should name %s", err, var);
+}
+
+Test(config, defaults)
+{
+    cr_assert_eq(load_text(minimal), 0, "%s", err);
+    cr_assert_str_eq(cfg.host, "0.0.0.0");
+    cr_assert_eq(cfg.port, 8080);
+    cr_assert_str_eq(cfg.app_key, "secret");
+    cr_assert_eq(cfg.heartbeat, 15);
+    cr_assert_eq(cfg.retry_ms, 3000);
+    cr_assert_eq(cfg.token_ttl, 3600);
+    cr_assert_str_eq(cfg.log_level, "info");
+    cr_assert_eq(cfg.max_connections, 0);
+    cr_assert_eq(cfg.max_header_bytes, 8192);
+    cr_assert_eq(cfg.max_body_bytes, 65536);
+    cr_assert_eq(cfg.header_timeout, 10);
+    cr_assert_eq(cfg.idle_timeout, 60);
+    cr_assert_eq(cfg.max_queue_bytes, 1048576);
+    cr_assert_eq(cfg.workers, 0);
+    cr_assert_str_eq(cfg.db_path, "./data/ssehub.db");
+    cr_assert_eq(cfg.history_max_age, 7 * 86400);
+    cr_assert_eq(cfg.history_max_events, 1000000);
+    cr_assert_eq(cfg.db_max_bytes, 0);
+    cr_assert_str_eq(cfg.db_sync, "normal");
+    cr_assert_str_eq(cfg.allowed_origin, "");
+    cr_assert_eq(cfg.norigins, 0);
+    cr_assert_eq(cfg.any_origin, 0);
+    cr_assert_null(cfg.broadcaster_username);
+    cr_assert_null(cfg.admin_username);
+    cr_assert_eq(cfg.naccounts, 1);
+    cr_assert_str_eq(cfg.accounts[0].username, "client");
+    cr_assert_str_eq(cfg.accounts[0].password, "cpw");
+    cr_assert_eq(cfg.accounts[0].role, ROLE_SUBSCRIBER);
+}
+
+Test(config, values_from_file)
+{
+    cr_assert_eq(load_text("SSE_APP_KEY=k\nSSE_ADMIN_USERNAME=adm\nSSE_ADMIN_PASSWORD=apw\n"
+                           "SSE_HOST=127.0.0.1\nSSE_PORT=0\nSSE_HEARTBEAT=3600\nSSE_RETRY=0\n"
+                           "SSE_LOG_LEVEL=debug\nSSE_WORKERS= 4 \nSSE_MAX_BODY_BYTES=\n"),
+                 0, "%s", err);
+    cr_assert_str_eq(cfg.host, "127.0.0.1");
+    cr_assert_eq(cfg.port, 0);
+    cr_assert_eq(cfg.heartbeat, 3600);
+    cr_assert_eq(cfg.retry_ms, 0);
+    cr_assert_str_eq(cfg.log_level, "debug");
+    cr_assert_eq(cfg.workers, 4);
+    cr_assert_eq(cfg.max_body_bytes, 65536, "an empty int value means the default");
+    cr_assert_eq(cfg.naccounts, 1);
+    cr_assert_eq(cfg.accounts[0].role, ROLE_ADMIN);
+}
+
+Test(config, environment_wins_over_file)
+{
+    setenv("SSE_PORT", "9090", 1);
+    setenv("SSE_APP_KEY", "fromenv", 1);
+    setenv("SSE_CLIENT_PASSWORD", "envpw", 1);
+    cr_assert_eq(load_text("SSE_PORT=7070\nSSE_APP_KEY=fromfile\nSSE_CLIENT_USERNAME=c\n"
+                           "SSE_CLIENT_PASSWORD=filepw\nSSE_HEARTBEAT=20\n"),
+                 0, "%s", err);
+    cr_assert_eq(cfg.port, 9090);
+    cr_assert_str_eq(cfg.app_key, "fromenv");
+    cr_assert_str_eq(cfg.accounts[0].password, "envpw");
+    cr_assert_eq(cfg.heartbeat, 20);
+}
+
+Test(config, environment_empty_string_wins)
+{
+    setenv("SSE_CLIENT_USERNAME", "", 1);
+    setenv("SSE_CLIENT_PASSWORD", "", 1);
+    /* the environment clears the file's account, so none is left */
+    expect_fail("SSE_APP_KEY=k\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\n",
+                "SSE_CLIENT_USERNAME");
+}
+
+Test(config, no_envfile)
+{
+    setenv("SSE_APP_KEY", "k", 1);
+    setenv("SSE_USERNAME", "u", 1);
+    setenv("SSE_PASSWORD", "p", 1);
+    cr_assert_eq(config_load(&cfg, NULL, err), 0, "%s", err);
+    cr_assert_eq(cfg.naccounts, 1);
+    cr_assert_str_eq(cfg.accounts[0].username, "u");
+    cr_assert_eq(cfg.accounts[0].role, ROLE_ADMIN);
+}
+
+typedef struct bound {
+    const char *name;
+    long min, max;
+} bound_t;
+
+static const bound_t bounds[] = {
+    {"SSE_PORT", 0, 65535},
+    {"SSE_HEARTBEAT", 1, 3600},
+    {"SSE_RETRY", 0, 3600000},
+    {"SSE_TOKEN_TTL", 1, 31536000},
+    {"SSE_MAX_CONNECTIONS", 0, 100000000},
+    {"SSE_MAX_HEADER_BYTES", 256, 1048576},
+    {"SSE_MAX_BODY_BYTES", 0, 67108864},
+    {"SSE_HEADER_TIMEOUT", 1, 3600},
+    {"SSE_IDLE_TIMEOUT", 1, 86400},
+    {"SSE_MAX_QUEUE_BYTES", 1024, 1073741824},
+    {"SSE_WORKERS", 0, 256},
+    {"SSE_HISTORY_MAX_EVENTS", 0, 2000000000},
+    {"SSE_DB_MAX_BYTES", 0, 2000000000},
+};
+
+static int int_field(const char *name)
+{
+    if (!strcmp(name, "SSE_PORT")) return cfg.port;
+    if (!strcmp(name, "SSE_HEARTBEAT")) return cfg.heartbeat;
+    if (!strcmp(name, "SSE_RETRY")) return cfg.retry_ms;
+    if (!strcmp(name, "SSE_TOKEN_TTL")) return cfg.token_ttl;
+    if (!strcmp(name, "SSE_MAX_CONNECTIONS")) return cfg.max_connections;
+    if (!strcmp(name, "SSE_MAX_HEADER_BYTES")) return cfg.max_header_bytes;
+    if (!strcmp(name, "SSE_MAX_BODY_BYTES")) return cfg.max_body_bytes;
+    if (!strcmp(name, "SSE_HEADER_TIMEOUT")) return cfg.header_timeout;
+    if (!strcmp(name, "SSE_IDLE_TIMEOUT")) return cfg.idle_timeout;
+    if (!strcmp(name, "SSE_MAX_QUEUE_BYTES")) return cfg.max_queue_bytes;
+    if (!strcmp(name, "SSE_WORKERS")) return cfg.workers;
+    if (!strcmp(name, "SSE_HISTORY_MAX_EVENTS")) return cfg.history_max_events;
+    if (!strcmp(name, "SSE_DB_MAX_BYTES")) return cfg.db_max_bytes;
+    cr_assert_fail("unknown %s", name);
+    return -1;
+}
+
+Test(config, every_int_bound)
+{
+    char text[512];
+    for (size_t i = 0; i < sizeof bounds / sizeof bounds[0]; i++) {
+        const bound_t *b = &bounds[i];
+        long ok_vals[] = {b->min, b->max};
+        for (int k = 0; k < 2; k++) {
+            snprintf(text, sizeof text, "%s%s=%ld\n", minimal, b->name, ok_vals[k]);
+            cr_assert_eq(load_text(text), 0, "%s=%ld: %s", b->name, ok_vals[k], err);
+            cr_assert_eq(int_field(b->name), ok_vals[k], "%s", b->name);
+        }
+        long bad_vals[] = {b->min - 1, b->max + 1};
+        for (int k = 0; k < 2; k++) {
+            snprintf(text, sizeof text, "%s%s=%ld\n", minimal, b->name, bad_vals[k]);
+            expect_fail(text, b->name);
+        }
+        const char *junk[] = {"abc", "12x", "1.5", "0x10", "99999999999999999999999", " "};
+        for (size_t k = 0; k < sizeof junk / sizeof junk[0]; k++) {
+            snprintf(text, sizeof text, "%s%s=\"%s\"\n", minimal, b->name, junk[k]);
+            expect_fail(text, b->name);
+        }
+        /* the environment is validated the same way */
+        setenv(b->name, "nope", 1);
+        expect_fail(minimal, b->name);
+        unsetenv(b->name);
+    }
+}
+
+Test(config, parse_int)
+{
+    long v = -7;
+    cr_assert_eq(config_parse_int("42", 0, 100, &v), 0);
+    cr_assert_eq(v, 42);
+    cr_assert_eq(config_parse_int(" 7 ", 0, 100, &v), 0);
+    cr_assert_eq(v, 7);
+    cr_assert_eq(config_parse_int("-3", -5, 5, &v), 0);
+    cr_assert_eq(v, -3);
+    v = 1234;
+    cr_assert_eq(config_parse_int("101", 0, 100, &v), SSE_EINVAL);
+    cr_assert_eq(config_parse_int("", 0, 100, &v), SSE_EINVAL);
+    cr_assert_eq(config_parse_int("  ", 0, 100, &v), SSE_EINVAL);
+    cr_assert_eq(config_parse_int("1 2", 0, 100, &v), SSE_EINVAL);
+    cr_assert_eq(v, 1234, "out must not change on failure");
+}
+
+Test(config, parse_duration)
+{
+    static const struct {
+        const char *in;
+        long want;
+    } good[] = {{"0", 0},      {"45", 45},   {"30s", 30},      {"15m", 900},
+                {"12h", 43200}, {"7d", 604800}, {" 2h ", 7200}, {"1000d", 1000L * 86400}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        long v = -1;
+        cr_assert_eq(config_parse_duration(good[i].in, 3650L * 86400, &v), 0, "%s", good[i].in);
+        cr_assert_eq(v, good[i].want, "%s: %ld", good[i].in, v);
+    }
+    static const char *const bad[] = {"", "d", "-1", "-1d", "5x", "1.5h", "3651d", "87601h",
+                                      "315360001", "5dd", "abc"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        long v = 77;
+        cr_assert_eq(config_parse_duration(bad[i], 3650L * 86400, &v), SSE_EINVAL, "%s", bad[i]);
+        cr_assert_eq(v, 77);
+    }
+    long v;
+    cr_assert_eq(config_parse_duration("3650d", 3650L * 86400, &v), 0);
+    cr_assert_eq(v, 3650L * 86400);
+    cr_assert_eq(config_parse_duration("315360000", 3650L * 86400, &v), 0);
+}
+
+Test(config, history_max_age_setting)
+{
+    char text[512];
+    snprintf(text, sizeof text, "%sSSE_HISTORY_MAX_AGE=36h\n", minimal);
+    cr_assert_eq(load_text(text), 0, "%s", err);
+    cr_assert_eq(cfg.history_max_age, 36 * 3600);
+    snprintf(text, sizeof text, "%sSSE_HISTORY_MAX_AGE=0\n", minimal);
+    cr_assert_eq(load_text(text), 0, "%s", err);
+    cr_assert_eq(cfg.history_max_age, 0);
+    snprintf(text, sizeof text, "%sSSE_HISTORY_MAX_AGE=\n", minimal);
+    cr_assert_eq(load_text(text), 0, "%s", err);
+    cr_assert_eq(cfg.history_max_age, 7 * 86400);
+    snprintf(text, sizeof text, "%sSSE_HISTORY_MAX_AGE=3651d\n", minimal);
+    expect_fail(text, "SSE_HISTORY_MAX_AGE");
+    snprintf(text, sizeof text, "%sSSE_HISTORY_MAX_AGE=soon\n", minimal);
+    expect_fail(text, "SSE_HISTORY_MAX_AGE");
+}
+
+Test(config, db_settings)
+{
+    char text[512];
+    snprintf(text, sizeof text, "%sSSE_DB=off\nSSE_DB_SYNC=full\n", minimal);
+    cr_assert_eq(load_text(text), 0, "%s", err);
+    cr_assert_str_eq(cfg.db_path, "off");
+    cr_assert_str_eq(cfg.db_sync, "full");
+    snprintf(text, sizeof text, "%sSSE_DB_SYNC=fast\n", minimal);
+    expect_fail(text, "SSE_DB_SYNC");
+}
+
+Test(config, missing_app_key)
+{
+    expect_fail("SSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\n", "SSE_APP_KEY");
+    expect_fail("SSE_APP_KEY=\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\n", "SSE_APP_KEY");
+}
+
+Test(config, no_account)
+{
+    expect_fail("SSE_APP_KEY=k\n", "SSE_CLIENT_USERNAME");
+    /* goSSE's .env.dist: every account empty */
+    expect_fail("SSE_APP_KEY=k\nSSE_USERNAME= # comment\nSSE_PASSWORD= # comment\n",
+                "SSE_CLIENT_USERNAME");
+}
+
+Test(config, username_without_password)
+{
+    expect_fail("SSE_APP_KEY=k\nSSE_CLIENT_USERNAME=c\n", "SSE_CLIENT_PASSWORD");
+    expect_fail("SSE_APP_KEY=k\nSSE_CLIENT_PASSWORD=p\n", "SSE_CLIENT_USERNAME");
+    expect_fail("SSE_APP_KEY=k\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\n"
+                "SSE_BROADCASTER_USERNAME=b\n",
+                "SSE_BROADCASTER_PASSWORD");
+    expect_fail("SSE_APP_KEY=k\nSSE_ADMIN_USERNAME=a\n", "SSE_ADMIN_PASSWORD");
+    expect_fail("SSE_APP_KEY=k\nSSE_USERNAME=u\nSSE_PASSWORD=\n", "SSE_PASSWORD");
+}
+
+Test(config, all_accounts_and_roles)
+{
+    cr_assert_eq(load_text("SSE_APP_KEY=k\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=1\n"
+                           "SSE_BROADCASTER_USERNAME=b\nSSE_BROADCASTER_PASSWORD=2\n"
+                           "SSE_ADMIN_USERNAME=a\nSSE_ADMIN_PASSWORD=3\n"
+                           "SSE_USERNAME=s\nSSE_PASSWORD=4\n"),
+                 0, "%s", err);
+    cr_assert_eq(cfg.naccounts, 4);
+    const char *names[] = {"c", "b", "a", "s"}, *pws[] = {"1", "2", "3", "4"};
+    enum role roles[] = {ROLE_SUBSCRIBER, ROLE_PUBLISHER, ROLE_ADMIN, ROLE_ADMIN};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_str_eq(cfg.accounts[i].username, names[i]);
+        cr_assert_str_eq(cfg.accounts[i].password, pws[i]);
+        cr_assert_eq(cfg.accounts[i].role, roles[i]);
+    }
+}
+
+Test(config, duplicate_account_names)
+{
+    expect_fail("SSE_APP_KEY=k\nSSE_CLIENT_USERNAME=same\nSSE_CLIENT_PASSWORD=1\n"
+                "SSE_BROADCASTER_USERNAME=same\nSSE_BROADCASTER_PASSWORD=2\n",
+                "SSE_BROADCASTER_USERNAME");
+    cr_assert(strstr(err, "same"), "%s", err);
+    expect_fail("SSE_APP_KEY=k\nSSE_ADMIN_USERNAME=x\nSSE_ADMIN_PASSWORD=1\n"
+                "SSE_USERNAME=x\nSSE_PASSWORD=2\n",
+                "SSE_USERNAME");
+}
+
+Test(config, bad_log_level_and_empty_host)
+{
+    char text[256];
+    snprintf(text, sizeof text, "%sSSE_LOG_LEVEL=verbose\n", minimal);
+    expect_fail(text, "SSE_LOG_LEVEL");
+    snprintf(text, sizeof text, "%sSSE_HOST=\n", minimal);
+    expect_fail(text, "SSE_HOST");
+}
+
+/* Loads minimal plus ALLOWED_ORIGIN=value (given raw, quoted by the caller if needed). */
+static int load_origins(const char *value)
+{
+    char text[512];
+    snprintf(text, sizeof text, "%sALLOWED_ORIGIN=%s\n", minimal, value);
+    return load_text(text);
+}
+
+Test(config, allowed_origin_list)
+{
+    cr_assert_eq(load_origins("\" https://a.example , https://b.example:8443/,,http://c \""), 0,
+                 "%s", err);
+    cr_assert_eq(cfg.norigins, 3);
+    cr_assert_str_eq(cfg.origins[0], "https://a.example");
+    cr_assert_str_eq(cfg.origins[1], "https://b.example:8443");
+    cr_assert_str_eq(cfg.origins[2], "http://c");
+    cr_assert_eq(cfg.any_origin, 0);
+}
+
+Test(config, allowed_origin_single_and_star)
+{
+    cr_assert_eq(load_origins("https://only.example/"), 0, "%s", err);
+    cr_assert_eq(cfg.norigins, 1);
+    cr_assert_str_eq(cfg.origins[0], "https://only.example");
+    cr_assert_eq(cfg.any_origin, 0);
+
+    cr_assert_eq(load_origins("*"), 0, "%s", err);
+    cr_assert_eq(cfg.any_origin, 1);
+    cr_assert_eq(cfg.norigins, 0);
+
+    cr_assert_eq(load_origins("https://a.example, *"), 0, "%s", err);
+    cr_assert_eq(cfg.any_origin, 1);
+    cr_assert_eq(cfg.norigins, 1);
+    cr_assert_str_eq(cfg.origins[0], "https://a.example");
+
+    cr_assert_eq(load_origins(" , ,"), 0, "%s", err);
+    cr_assert_eq(cfg.norigins, 0);
+    cr_assert_eq(cfg.any_origin, 0);
+}
+
+Test(config, allowed_origin_bad)
+{
+    int rc = load_origins("\"https://a.example, https://b .example\"");
+    cr_assert_eq(rc, SSE_EINVAL);
+    cr_assert(strncmp(err, "ALLOWED_ORIGIN:", 15) == 0, "%s", err);
+
+    char many[1024] = "";
+    for (int i = 0; i <= CONFIG_MAX_ORIGINS; i++) {
+        char one[32];
+        snprintf(one, sizeof one, "%shttp://o%d", i ? "," : "", i);
+        strcat(many, one);
+    }
+    rc = load_origins(many);
+    cr_assert_eq(rc, SSE_EINVAL);
+    cr_assert(strncmp(err, "ALLOWED_ORIGIN:", 15) == 0, "%s", err);
+
+    many[strlen(many) - strlen(",http://o16")] = '\0';
+    cr_assert_eq(load_origins(many), 0, "%s", err);
+    cr_assert_eq(cfg.norigins, CONFIG_MAX_ORIGINS);
+}
+
+Test(config, help_lists_every_variable)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    cr_assert_not_null(f);
+    config_print_help(f);
+    fclose(f);
+    for (size_t i = 0; i < NVARS; i++) {
+        char word[64];
+        snprintf(word, sizeof word, "  %s ", all_vars[i]);
+        cr_assert(strstr(out, word) != NULL, "help lacks %s", all_vars[i]);
+    }
+    cr_assert(strstr(out, "[8080]") != NULL);
+    cr_assert(strstr(out, "[unset]") != NULL);
+    /* one line per setting plus the title */
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++) lines += out[i] == '\n';
+    cr_assert_eq(lines, NVARS + 1);
+    free(out);
+}
+
+Test(config, free_twice_is_safe)
+{
+    cr_assert_eq(load_text(minimal), 0, "%s", err);
+    config_free(&cfg);
+    config_free(&cfg);
+    cr_assert_null(cfg.host);
+    cr_assert_eq(cfg.naccounts, 0);
+}

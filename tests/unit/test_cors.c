@@ -1,0 +1,136 @@
+/* cors: which origin is named (listed, unlisted, "*", unsafe, none) and the fixed lines. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cors.h"
+
+#define FIXED                                                                                      \
+    "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"                                         \
+    "Access-Control-Allow-Headers: Content-Type, Authorization, Last-Event-ID\r\n"                 \
+    "Access-Control-Max-Age: 600\r\n"                                                              \
+    "Vary: Origin\r\n"
+
+#define ALLOW(o) "Access-Control-Allow-Origin: " o "\r\nAccess-Control-Allow-Credentials: true\r\n"
+
+static config_t cfg;
+
+/* Loads a config whose only non-default setting besides the account is ALLOWED_ORIGIN. */
+static void load(const char *allowed)
+{
+    static const char *const vars[] = {
+        "SSE_HOST", "SSE_PORT", "SSE_APP_KEY", "SSE_CLIENT_USERNAME", "SSE_CLIENT_PASSWORD",
+        "SSE_BROADCASTER_USERNAME", "SSE_BROADCASTER_PASSWORD", "SSE_ADMIN_USERNAME",
+        "SSE_ADMIN_PASSWORD", "SSE_USERNAME", "SSE_PASSWORD", "ALLOWED_ORIGIN", "SSE_LOG_LEVEL"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) unsetenv(vars[i]);
+    envfile_t ef;
+    char err[SSE_ERR_LEN] = "", text[512];
+    snprintf(text, sizeof text,
+             "SSE_APP_KEY=k\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\nALLOWED_ORIGIN=%s\n",
+             allowed);
+    cr_assert_eq(envfile_parse(&ef, text, err), 0, "%s", err);
+    cr_assert_eq(config_load(&cfg, &ef, err), 0, "%s", err);
+    envfile_free(&ef);
+}
+
+static void teardown(void)
+{
+    config_free(&cfg);
+}
+
+TestSuite(cors, .fini = teardown);
+
+/* Runs cors_headers for origin (NULL = no Origin header) and compares the exact output. */
+static void check(const char *origin, const char *want)
+{
+    char out[1024];
+    memset(out, 'Z', sizeof out);
+    size_t n = cors_headers(&cfg, origin, origin ? strlen(origin) : 0, out, sizeof out);
+    cr_assert_str_eq(out, want, "origin %s", origin ? origin : "(none)");
+    cr_assert_eq(n, strlen(want));
+}
+
+Test(cors, listed_origin_echoed_with_credentials)
+{
+    load("https://a.example, https://b.example");
+    check("https://a.example", ALLOW("https://a.example") FIXED);
+    check("https://b.example", ALLOW("https://b.example") FIXED);
+}
+
+Test(cors, unlisted_origin_gets_first_configured)
+{
+    load("https://a.example,https://b.example");
+    check("https://evil.example", ALLOW("https://a.example") FIXED);
+    check("https://a.example.evil", ALLOW("https://a.example") FIXED);
+    check("https://a.exampl", ALLOW("https://a.example") FIXED);
+    check("HTTPS://A.EXAMPLE", ALLOW("https://a.example") FIXED);
+}
+
+Test(cors, absent_origin_gets_first_configured)
+{
+    load("https://a.example");
+    check(NULL, ALLOW("https://a.example") FIXED);
+    check("", ALLOW("https://a.example") FIXED);
+}
+
+Test(cors, origin_len_is_respected)
+{
+    load("https://a.example");
+    char out[1024];
+    /* only the first 17 bytes are the origin */
+    size_t n = cors_headers(&cfg, "https://a.exampleXYZ", 17, out, sizeof out);
+    cr_assert_str_eq(out, ALLOW("https://a.example") FIXED);
+    cr_assert_eq(n, strlen(out));
+}
+
+Test(cors, trailing_slash_in_config_matches)
+{
+    load("https://a.example/");
+    check("https://a.example", ALLOW("https://a.example") FIXED);
+}
+
+Test(cors, star_echoes_any_origin)
+{
+    load("*");
+    check("https://anything.example", ALLOW("https://anything.example") FIXED);
+    check("http://localhost:3000", ALLOW("http://localhost:3000") FIXED);
+    check(NULL, FIXED);
+}
+
+Test(cors, star_with_list_echoes_any)
+{
+    load("https://a.example, *");
+    check("https://z.example", ALLOW("https://z.example") FIXED);
+    check(NULL, ALLOW("https://a.example") FIXED);
+}
+
+Test(cors, unsafe_origin_never_echoed)
+{
+    load("*");
+    check("https://a.example\r\nSet-Cookie: x=1", FIXED);
+    check("https://a.example\nX: y", FIXED);
+    check("https://a.example\r", FIXED);
+    check("https://a .example", FIXED);
+    check("https://a\t.example", FIXED);
+
+    config_free(&cfg);
+    load("https://a.example");
+    check("https://a.example\r\nX: y", ALLOW("https://a.example") FIXED);
+    check("https://a.example ", ALLOW("https://a.example") FIXED);
+}
+
+Test(cors, unsafe_origin_with_nul_not_echoed)
+{
+    load("*");
+    char out[1024];
+    size_t n = cors_headers(&cfg, "https://a\0b", 11, out, sizeof out);
+    cr_assert_str_eq(out, FIXED);
+    cr_assert_eq(n, strlen(FIXED));
+}
+
+Test(cors, no_origins_configured)
+{
+    load("");
+    check("https://a.example", FIXED);
+    check(NULL, FIXED);
+}
