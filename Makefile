@@ -3,7 +3,7 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -Ibuild/gen $(WARN) -MMD -MP
-LDLIBS := -lev -lhttp_parser -ljansson -ljwt -lsqlite3 -lcrypto -lpthread
+LDLIBS := -lev -lhttp_parser -ljansson -ljwt -lsqlite3 -lssl -lcrypto -lpthread
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 SRCS := $(sort $(wildcard src/*.c))

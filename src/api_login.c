@@ -52,11 +52,16 @@ void api_login(conn_t *c, const http_request_t *req)
     struct tm tm;
     gmtime_r(&exp, &tm);
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    size_t hlen = strlen(cookie) + 256;
+    /* With TLS the cookie must cross sites (pages elsewhere use withCreds): Secure, SameSite=None. */
+    const config_t *cfg = srv->cfg;
+    bool tls = srv->tls_ctx != NULL;
+    const char *samesite = *cfg->cookie_samesite ? cfg->cookie_samesite : tls ? "None" : "Lax";
+    size_t hlen = strlen(cookie) + strlen(cfg->cookie_domain) + 256;
     char *extra = xmalloc(hlen);
-    snprintf(extra, hlen, "Set-Cookie: sse_token=%s; Path=/; Expires=%s; Max-Age=%d; HttpOnly; "
-                          "SameSite=Lax\r\n",
-             cookie, date, srv->cfg->token_ttl);
+    snprintf(extra, hlen, "Set-Cookie: sse_token=%s; Path=/; Expires=%s; Max-Age=%d%s%s; HttpOnly%s; "
+                          "SameSite=%s\r\n",
+             cookie, date, cfg->token_ttl, *cfg->cookie_domain ? "; Domain=" : "", cfg->cookie_domain,
+             tls ? "; Secure" : "", samesite);
     log_info(srv->log, "login ip=%s user=%s role=%s", c->ip, log_clean(acct->username, clean, sizeof clean),
              auth_role_name(acct->role));
     respond(c, req, 200, "application/json", text, strlen(text), extra);

@@ -65,6 +65,11 @@ static const setting_t settings[] = {
     I("SSE_DB_MAX_BYTES", db_max_bytes, "0", 0, 2000000000,
       "database size cap; publishes get 503 past it (0 = no cap)"),
     S("SSE_DB_SYNC", db_sync, "normal", "normal (survives a crash) or full (also power loss)"),
+    S("SSE_TLS_CERT", tls_cert, "", "PEM certificate chain: turns on HTTPS (with SSE_TLS_KEY)"),
+    S("SSE_TLS_KEY", tls_key, "", "PEM private key of SSE_TLS_CERT"),
+    S("SSE_COOKIE_SAMESITE", cookie_samesite, "",
+      "SameSite of the sse_token cookie: Lax, Strict or None (default: None with TLS, else Lax)"),
+    S("SSE_COOKIE_DOMAIN", cookie_domain, "", "Domain of the sse_token cookie (default: none)"),
 };
 
 int config_parse_duration(const char *s, long max, long *out)
@@ -345,6 +350,27 @@ int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN])
     if (strcmp(cfg->db_sync, "normal") != 0 && strcmp(cfg->db_sync, "full") != 0) {
         snprintf(err, SSE_ERR_LEN, "SSE_DB_SYNC: must be normal or full (got \"%.40s\")", cfg->db_sync);
         return SSE_EINVAL;
+    }
+    if (!*cfg->tls_cert != !*cfg->tls_key) {
+        snprintf(err, SSE_ERR_LEN, "%s: must be set together with %s",
+                 *cfg->tls_cert ? "SSE_TLS_KEY" : "SSE_TLS_CERT", *cfg->tls_cert ? "SSE_TLS_CERT" : "SSE_TLS_KEY");
+        return SSE_EINVAL;
+    }
+    const char *ss = cfg->cookie_samesite;
+    if (*ss && strcmp(ss, "Lax") != 0 && strcmp(ss, "Strict") != 0 && strcmp(ss, "None") != 0) {
+        snprintf(err, SSE_ERR_LEN, "SSE_COOKIE_SAMESITE: must be Lax, Strict or None (got \"%.40s\")", ss);
+        return SSE_EINVAL;
+    }
+    if (strcmp(ss, "None") == 0 && !*cfg->tls_cert) {
+        snprintf(err, SSE_ERR_LEN, "SSE_COOKIE_SAMESITE: None needs TLS (browsers refuse SameSite=None "
+                                   "without Secure); set SSE_TLS_CERT and SSE_TLS_KEY");
+        return SSE_EINVAL;
+    }
+    for (const char *d = cfg->cookie_domain; *d; d++) {
+        if (!(isalnum((unsigned char)*d) || *d == '.' || *d == '-')) {
+            snprintf(err, SSE_ERR_LEN, "SSE_COOKIE_DOMAIN: must be a domain name (letters, digits, '.', '-')");
+            return SSE_EINVAL;
+        }
     }
     if (log_level_parse(cfg->log_level) < 0) {
         snprintf(err, SSE_ERR_LEN, "SSE_LOG_LEVEL: must be debug, info, warn or error (got \"%.40s\")",

@@ -45,6 +45,9 @@ typedef struct config {
     int history_max_events; /* 0 = no limit */
     int db_max_bytes;       /* 0 = no cap */
     char *db_sync;          /* "normal" or "full" */
+    char *tls_cert, *tls_key; /* both "" = plain HTTP */
+    char *cookie_samesite;    /* "" = None with TLS, Lax without */
+    char *cookie_domain;
 
     /* Derived by config_load(). */
     account_t accounts[CONFIG_MAX_ACCOUNTS];

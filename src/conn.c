@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "conn_tls.h"
 #include "hub.h"
 #include "log.h"
 #include "respond.h"
@@ -47,11 +48,40 @@ static void set_timer(conn_t *c, enum conn_wait kind, double secs)
     list_push_back(list, &c->timer);
 }
 
-conn_t *conn_new(worker_t *w, int fd, const char *ip)
+static ssize_t plain_read(conn_t *c, void *buf, size_t n)
+{
+    return read(c->fd, buf, n);
+}
+
+static ssize_t plain_writev(conn_t *c, const struct iovec *iov, int n)
+{
+    return writev(c->fd, iov, n);
+}
+
+static void plain_shutdown(conn_t *c)
+{
+    shutdown(c->fd, SHUT_WR);
+}
+
+static void plain_release(conn_t *c)
+{
+    (void)c;
+}
+
+const transport_ops_t conn_plain_ops = {
+    .read = plain_read,
+    .writev = plain_writev,
+    .shutdown = plain_shutdown,
+    .release = plain_release,
+};
+
+conn_t *conn_new(worker_t *w, int fd, const char *ip, void *tls)
 {
     conn_t *c = xcalloc(1, sizeof *c);
     c->w = w;
     c->fd = fd;
+    c->tls = tls;
+    c->tx = tls ? &conn_tls_ops : &conn_plain_ops;
     c->state = CONN_REQUEST;
     snprintf(c->ip, sizeof c->ip, "%s", ip);
     ev_io_init(&c->rio, on_read, fd, EV_READ);
@@ -167,7 +197,7 @@ void conn_end(conn_t *c)
 /* All output is written: shut our side and drain what the peer still sends, so it reads our answer. */
 static void begin_linger(conn_t *c)
 {
-    shutdown(c->fd, SHUT_WR);
+    c->tx->shutdown(c);
     c->state = CONN_LINGER;
     free(c->rbuf);
     c->rbuf = NULL;
@@ -193,7 +223,7 @@ bool conn_flush(conn_t *c)
             total += iov[n++].iov_len;
         }
         if (n == 0) break;
-        ssize_t w = writev(c->fd, iov, n);
+        ssize_t w = c->tx->writev(c, iov, n);
         if (w < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -253,6 +283,10 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
     conn_t *c = w->data;
     c->write_blocked = false;
     ev_io_stop(c->w->loop, &c->wio);
+    if (c->tls_want_write) { /* a TLS handshake waited to write: go on reading */
+        c->tls_want_write = false;
+        ev_feed_event(c->w->loop, &c->rio, EV_READ);
+    }
     conn_flush(c);
 }
 
@@ -271,6 +305,7 @@ void conn_close(conn_t *c, const char *why)
     c->state = CONN_CLOSED;
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
+    c->tx->release(c);
     close(c->fd);
     c->fd = -1;
     list_unlink(&c->pending);
@@ -342,7 +377,7 @@ static void drain(conn_t *c)
 {
     char buf[512];
     for (;;) {
-        ssize_t n = read(c->fd, buf, sizeof buf);
+        ssize_t n = c->tx->read(c, buf, sizeof buf);
         if (n > 0) continue;
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
@@ -369,7 +404,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
             c->rbuf = xrealloc(c->rbuf, ncap);
             c->rcap = (uint32_t)ncap;
         }
-        ssize_t n = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+        ssize_t n = c->tx->read(c, c->rbuf + c->rlen, c->rcap - c->rlen);
         if (n > 0) {
             c->rlen += (uint32_t)n;
             continue;

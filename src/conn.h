@@ -5,6 +5,8 @@
 #include <ev.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include "frame.h"
 #include "http.h"
@@ -24,6 +26,23 @@ enum conn_state {
 enum conn_wait { WAIT_NONE, WAIT_HEAD, WAIT_IDLE, WAIT_LINGER };
 
 struct replay;
+struct conn;
+
+/**
+ * How bytes move on a connection: plain TCP (conn_plain_ops) or TLS (conn_tls_ops).
+ * read and writev behave like read(2) and writev(2): -1 with errno EAGAIN when
+ * they must wait for the socket.
+ */
+typedef struct transport_ops {
+    ssize_t (*read)(struct conn *c, void *buf, size_t n);
+    ssize_t (*writev)(struct conn *c, const struct iovec *iov, int n);
+    /** Ends our side cleanly (TLS close_notify, then FIN). */
+    void (*shutdown)(struct conn *c);
+    /** Frees the transport's state; the fd is closed by the caller. */
+    void (*release)(struct conn *c);
+} transport_ops_t;
+
+extern const transport_ops_t conn_plain_ops;
 
 /**
  * Output is a ring of frame references: responses and events alike, so a frame
@@ -39,6 +58,7 @@ typedef struct conn {
     uint8_t wait; /* enum conn_wait */
     bool close_after_write;
     bool write_blocked; /* a partial write happened: wait for the write watcher */
+    bool tls_want_write; /* a TLS read needs the socket writable first (handshake) */
     ev_io rio, wio;
     list_node_t link;    /* worker->conns, then worker->closing */
     list_node_t pending; /* worker->pending while output waits */
@@ -51,13 +71,15 @@ typedef struct conn {
     size_t qbytes;  /* bytes queued and not yet written */
     uint16_t holes; /* NULL entries in q */
     uint16_t async; /* requests in flight on other threads that will call conn_fill() */
+    const transport_ops_t *tx;
+    void *tls;      /* SSL *, when tx is TLS */
     sub_t *sub;     /* set for streams */
     struct replay *replay; /* set while a stream catches up from the history */
     char ip[46];
 } conn_t;
 
-/** Takes ownership of an accepted non-blocking fd. */
-conn_t *conn_new(struct worker *w, int fd, const char *ip);
+/** Takes ownership of an accepted non-blocking fd; tls is a new SSL * for it, or NULL. */
+conn_t *conn_new(struct worker *w, int fd, const char *ip, void *tls);
 
 /**
  * Queues a reference to f (the caller keeps its own) and schedules a write. For

@@ -9,6 +9,7 @@
 #include "assets.h"
 #include "common.h"
 #include "config.h"
+#include "conn_tls.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
@@ -41,6 +42,29 @@ static void on_stop(struct ev_loop *loop, ev_async *a, int revents)
 {
     (void)a, (void)revents;
     ev_break(loop, EVBREAK_ALL);
+}
+
+/* SIGHUP: a new certificate and key for new connections; open ones keep theirs. */
+static void on_reload(struct ev_loop *loop, ev_signal *s, int revents)
+{
+    (void)loop, (void)revents;
+    server_t *srv = s->data;
+    if (!srv->tls_ctx) {
+        log_info(srv->log, "reload: TLS is off, nothing to reload");
+        return;
+    }
+    char err[SSE_ERR_LEN];
+    SSL_CTX *ctx = tls_ctx_load(srv->cfg->tls_cert, srv->cfg->tls_key, err);
+    if (!ctx) {
+        log_error(srv->log, "reload refused, keeping the old certificate: %s", err);
+        return;
+    }
+    pthread_mutex_lock(&srv->tls_mu);
+    SSL_CTX *old = srv->tls_ctx;
+    srv->tls_ctx = ctx;
+    pthread_mutex_unlock(&srv->tls_mu);
+    SSL_CTX_free(old); /* sessions still open hold their own reference */
+    log_info(srv->log, "reload: new certificate in use cert=%s", srv->cfg->tls_cert);
 }
 
 static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
@@ -99,6 +123,14 @@ int main(int argc, char **argv)
     if (cfg.max_connections > 0 && cfg.max_connections < srv.max_conns)
         srv.max_conns = cfg.max_connections;
     pthread_mutex_init(&srv.bus.mu, NULL);
+    pthread_mutex_init(&srv.tls_mu, NULL);
+    if (*cfg.tls_cert) {
+        srv.tls_ctx = tls_ctx_load(cfg.tls_cert, cfg.tls_key, err);
+        if (!srv.tls_ctx) {
+            fprintf(stderr, "ssehub: %s\n", err);
+            return 1;
+        }
+    }
 
     store_bounds_t bounds = {0, 0};
     if (strcmp(cfg.db_path, "") != 0 && strcmp(cfg.db_path, "off") != 0) {
@@ -124,12 +156,15 @@ int main(int argc, char **argv)
     ev_async_init(&stop_request, on_stop);
     ev_async_start(srv.main_loop, &stop_request);
     srv.stop_request = &stop_request;
-    static ev_signal sigterm, sigint;
+    static ev_signal sigterm, sigint, sighup;
     ev_signal_init(&sigterm, on_signal, SIGTERM);
     ev_signal_init(&sigint, on_signal, SIGINT);
     sigterm.data = sigint.data = &srv;
     ev_signal_start(srv.main_loop, &sigterm);
     ev_signal_start(srv.main_loop, &sigint);
+    ev_signal_init(&sighup, on_reload, SIGHUP);
+    sighup.data = &srv;
+    ev_signal_start(srv.main_loop, &sighup);
 
     srv.workers = xcalloc((size_t)nworkers, sizeof *srv.workers);
     int port = cfg.port;
@@ -149,9 +184,9 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    log_info(&lg, "start ssehub %s listening on %s:%d workers=%d max_connections=%d fd_limit=%d "
+    log_info(&lg, "start ssehub %s listening on %s:%d scheme=%s workers=%d max_connections=%d fd_limit=%d "
                   "heartbeat=%ds accounts=%d",
-             SSE_VERSION, cfg.host, port, nworkers, srv.max_conns, fd_limit, cfg.heartbeat,
+             SSE_VERSION, cfg.host, port, srv.tls_ctx ? "https" : "http", nworkers, srv.max_conns, fd_limit, cfg.heartbeat,
              cfg.naccounts);
     if (srv.store)
         log_info(&lg, "history db=%s oldest=%llu latest=%llu max_age=%ds max_events=%d", cfg.db_path,
@@ -177,6 +212,8 @@ int main(int argc, char **argv)
     log_info(&lg, "stop ssehub last_id=%llu",
              (unsigned long long)(srv.store ? bounds.latest : srv.bus.last_id));
     pthread_mutex_destroy(&srv.bus.mu);
+    if (srv.tls_ctx) SSL_CTX_free(srv.tls_ctx);
+    pthread_mutex_destroy(&srv.tls_mu);
     config_free(&cfg);
     return 0;
 }

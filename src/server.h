@@ -46,6 +46,8 @@ typedef struct server {
     ev_async *stop_request; /* wakes main() to begin a graceful stop */
     const asset_t *assets;  /* ends with a NULL path */
     struct store *store;    /* the history; NULL when SSE_DB=off */
+    pthread_mutex_t tls_mu; /* guards tls_ctx, which SIGHUP replaces */
+    void *tls_ctx;          /* SSL_CTX * when HTTPS is on */
 } server_t;
 
 /** Asks main() to stop the server gracefully; callable from any thread. */

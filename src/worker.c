@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "conn_tls.h"
 #include "log.h"
 #include "replay.h"
 #include "sse.h"
@@ -97,7 +98,19 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         char ip[46];
         peer_ip(fd, ip, sizeof ip);
-        conn_new(w, fd, ip);
+        SSL *ssl = NULL;
+        if (srv->tls_ctx) {
+            pthread_mutex_lock(&srv->tls_mu); /* SIGHUP may be swapping the context */
+            ssl = tls_new(srv->tls_ctx, fd);
+            pthread_mutex_unlock(&srv->tls_mu);
+            if (!ssl) {
+                close(fd);
+                atomic_fetch_sub(&srv->nconns, 1);
+                log_error(srv->log, "tls: cannot create a session for ip=%s", ip);
+                continue;
+            }
+        }
+        conn_new(w, fd, ip, ssl);
     }
 }
 
