@@ -14,7 +14,7 @@ static const char *const all_vars[] = {
     "SSE_RETRY", "SSE_TOKEN_TTL", "SSE_LOG_LEVEL", "SSE_MAX_CONNECTIONS", "SSE_MAX_HEADER_BYTES",
     "SSE_MAX_BODY_BYTES", "SSE_HEADER_TIMEOUT", "SSE_IDLE_TIMEOUT", "SSE_MAX_QUEUE_BYTES",
     "SSE_WORKERS", "SSE_DB", "SSE_HISTORY_MAX_AGE", "SSE_HISTORY_MAX_EVENTS", "SSE_DB_MAX_BYTES",
-    "SSE_DB_SYNC"};
+    "SSE_DB_SYNC", "SSE_TLS_CERT", "SSE_TLS_KEY", "SSE_COOKIE_SAMESITE", "SSE_COOKIE_DOMAIN"};
 #define NVARS (sizeof all_vars / sizeof all_vars[0])
 
 static envfile_t ef;
