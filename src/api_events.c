@@ -59,6 +59,19 @@ static bool last_event_id(const http_request_t *req, uint64_t *out)
     return ok;
 }
 
+int events_apply_claims(const identity_t *id, char *types[SUB_MAX_TYPES], int *ntypes, bool *strict)
+{
+    *strict = id->ntypes >= 0;
+    if (!*strict) return 0;
+    for (int i = 0; i < *ntypes; i++)
+        if (!auth_type_allowed(id, types[i])) return 403;
+    if (*ntypes == 0) { /* nothing asked: everything the token allows */
+        for (int i = 0; i < id->ntypes && i < SUB_MAX_TYPES; i++) types[i] = xstrdup(id->types[i]);
+        *ntypes = id->ntypes < SUB_MAX_TYPES ? id->ntypes : SUB_MAX_TYPES;
+    }
+    return 0;
+}
+
 void api_events(conn_t *c, const http_request_t *req)
 {
     const server_t *srv = c->w->srv;
@@ -79,7 +92,15 @@ void api_events(conn_t *c, const http_request_t *req)
         respond_error(c, req, 400, "bad type: at most 32 names of up to 256 bytes, without CR or LF");
         return;
     }
-    sub_t *sub = sub_new(c, id.user_id, (const char *const *)types, (uint32_t)ntypes);
+    bool strict;
+    if (events_apply_claims(&id, types, &ntypes, &strict)) {
+        for (int i = 0; i < ntypes; i++) free(types[i]);
+        identity_free(&id);
+        respond_error(c, req, 403, "this token may not subscribe to that type");
+        return;
+    }
+    sub_t *sub = sub_new(c, id.user_id, (const char *const *)types, (uint32_t)ntypes, strict);
+    sub->exp = id.exp;
 
     char head[2048];
     size_t olen = 0;
@@ -107,5 +128,6 @@ void api_events(conn_t *c, const http_request_t *req)
     uint64_t last_id;
     bool resume = srv->store && last_event_id(req, &last_id);
     conn_begin_stream(c, sub);
+    worker_watch_expiry(c->w, sub->exp);
     if (resume) replay_begin(c, last_id);
 }

@@ -39,7 +39,10 @@ void api_login(conn_t *c, const http_request_t *req)
         return;
     }
     time_t now = time(NULL), exp = now + srv->cfg->token_ttl;
-    char *jwt = auth_issue_token(srv->cfg, acct->username, now, exp);
+    /* The id is signed into the token as "sub", so a stream cannot later claim another. */
+    token_claims_t tc = {.username = acct->username, .sub = *id ? id : NULL, .ntypes = -1,
+                         .iat = now, .exp = exp};
+    char *jwt = auth_issue_token(srv->cfg, &tc);
     if (!jwt) {
         json_decref(body);
         respond_error(c, req, 500, "could not sign a token");

@@ -85,12 +85,16 @@ void api_notifications(conn_t *c, const http_request_t *req)
     uint64_t limit, before;
     char *types[SUB_MAX_TYPES];
     int ntypes;
+    bool strict = false;
     if (!number_param(req, "limit", 1, LIST_MAX, LIST_DEFAULT, &limit)) {
         respond_error(c, req, 400, "limit must be a whole number from 1 to 500");
     } else if (!number_param(req, "before", 1, UINT64_MAX, 0, &before)) {
         respond_error(c, req, 400, "before must be an event id");
     } else if ((ntypes = events_collect_types(req, types)) < 0) {
         respond_error(c, req, 400, "bad type: at most 32 names of up to 256 bytes, without CR or LF");
+    } else if (events_apply_claims(&id, types, &ntypes, &strict)) {
+        for (int i = 0; i < ntypes; i++) free(types[i]);
+        respond_error(c, req, 403, "this token may not read that type");
     } else if (!srv->store) {
         for (int i = 0; i < ntypes; i++) free(types[i]);
         respond_error(c, req, 503, "the history is off (SSE_DB=off)");
@@ -101,7 +105,7 @@ void api_notifications(conn_t *c, const http_request_t *req)
         rq->limit = (size_t)limit;
         reply_meta_init(&rq->meta, srv->cfg, req);
         store_filter_t f = {.user = id.user_id, .types = (const char *const *)types,
-                            .ntypes = (uint32_t)ntypes};
+                            .ntypes = (uint32_t)ntypes, .strict = strict};
         conn_hold(c);
         if (srv->store->ops->list(srv->store, &f, before, (size_t)limit + 1, on_rows, rq)) {
             frame_t *reply = response_json_frame(&rq->meta, 503, json_pack("{s:s}", "error", "the server is stopping"));

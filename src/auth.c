@@ -3,7 +3,12 @@
 
 #include <jansson.h>
 #include <jwt.h>
+#include <stdbool.h>
+#include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <string.h>
 #include <strings.h>
@@ -14,7 +19,57 @@
 void identity_free(identity_t *id)
 {
     free(id->user_id);
-    id->user_id = NULL;
+    free(id->sub);
+    for (int i = 0; i < id->ntypes; i++) free(id->types[i]);
+    id->user_id = id->sub = NULL;
+    id->ntypes = -1;
+}
+
+bool auth_type_allowed(const identity_t *id, const char *type)
+{
+    if (id->ntypes < 0) return true;
+    for (int i = 0; i < id->ntypes; i++)
+        if (strcmp(id->types[i], type) == 0) return true;
+    return false;
+}
+
+int auth_load_public_key(config_t *cfg, char err[SSE_ERR_LEN])
+{
+    if (!*cfg->jwt_public_key) return SSE_OK;
+    FILE *f = fopen(cfg->jwt_public_key, "r");
+    if (!f) {
+        snprintf(err, SSE_ERR_LEN, "SSE_JWT_PUBLIC_KEY: cannot read \"%.100s\": %s", cfg->jwt_public_key,
+                 strerror(errno));
+        return SSE_EINVAL;
+    }
+    EVP_PKEY *pk = PEM_read_PUBKEY(f, NULL, NULL, NULL);
+    rewind(f);
+    char buf[16384];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    int type = pk ? EVP_PKEY_base_id(pk) : 0;
+    int bits = pk ? EVP_PKEY_bits(pk) : 0;
+    EVP_PKEY_free(pk);
+    ERR_clear_error();
+    if (type == EVP_PKEY_RSA && bits >= 2048) cfg->jwt_public_alg = "RS256";
+    else if (type == EVP_PKEY_EC && bits == 256) cfg->jwt_public_alg = "ES256";
+    else {
+        snprintf(err, SSE_ERR_LEN, "SSE_JWT_PUBLIC_KEY: \"%.100s\" is not a PEM RSA (2048 bits or more) "
+                                   "or EC P-256 public key", cfg->jwt_public_key);
+        return SSE_EINVAL;
+    }
+    cfg->jwt_public_pem = xstrdup(buf);
+    return SSE_OK;
+}
+
+static enum role role_parse(const char *s)
+{
+    if (!s) return ROLE_NONE;
+    if (strcmp(s, "subscriber") == 0) return ROLE_SUBSCRIBER;
+    if (strcmp(s, "publisher") == 0) return ROLE_PUBLISHER;
+    if (strcmp(s, "admin") == 0) return ROLE_ADMIN;
+    return ROLE_NONE;
 }
 
 const char *auth_role_name(enum role r)
@@ -48,57 +103,122 @@ const account_t *auth_check_password(const config_t *cfg, const char *user, cons
     return found;
 }
 
-char *auth_issue_token(const config_t *cfg, const char *username, time_t now, time_t exp)
+char *auth_issue_token(const config_t *cfg, const token_claims_t *tc)
 {
     jwt_t *jwt = NULL;
     char *out = NULL;
     if (jwt_new(&jwt)) return NULL;
-    if (!jwt_add_grant(jwt, "username", username) && !jwt_add_grant_int(jwt, "iat", (long)now) &&
-        !jwt_add_grant_int(jwt, "exp", (long)exp) &&
-        !jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)cfg->app_key,
-                     (int)strlen(cfg->app_key)))
+    int rc = jwt_add_grant(jwt, "username", tc->username) ||
+             jwt_add_grant_int(jwt, "iat", (long)tc->iat) ||
+             jwt_add_grant_int(jwt, "exp", (long)tc->exp);
+    if (!rc && tc->sub) rc = jwt_add_grant(jwt, "sub", tc->sub);
+    if (!rc && tc->role != ROLE_NONE) rc = jwt_add_grant(jwt, "role", auth_role_name(tc->role));
+    if (!rc && tc->ntypes >= 0) {
+        json_t *o = json_object(), *a = json_array();
+        for (int i = 0; i < tc->ntypes; i++) json_array_append_new(a, json_string(tc->types[i]));
+        json_object_set_new(o, "types", a);
+        char *js = json_dumps(o, JSON_COMPACT);
+        rc = !js || jwt_add_grants_json(jwt, js);
+        free(js);
+        json_decref(o);
+    }
+    if (!rc && !jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)cfg->app_key,
+                            (int)strlen(cfg->app_key)))
         out = jwt_encode_str(jwt);
     jwt_free(jwt);
     return out;
 }
 
-/* The token's own header must say HS256 before libjwt sees it: the token never picks the alg. */
-static int header_is_hs256(const char *tok)
+/*
+ * The algorithm a token's header names, checked against what configuration accepts
+ * before libjwt sees the token: the token never picks the algorithm.
+ */
+static jwt_alg_t header_alg(const config_t *cfg, const char *tok)
 {
     const char *dot = strchr(tok, '.');
-    if (!dot) return 0;
+    if (!dot) return JWT_ALG_INVAL;
     size_t n;
     unsigned char *raw = b64_decode(tok, (size_t)(dot - tok), &n);
-    if (!raw) return 0;
+    if (!raw) return JWT_ALG_INVAL;
     json_t *h = json_loadb((const char *)raw, n, 0, NULL);
     free(raw);
     const char *alg = json_string_value(json_object_get(h, "alg"));
-    int ok = alg && strcmp(alg, "HS256") == 0;
+    jwt_alg_t a = JWT_ALG_INVAL;
+    if (alg && strcmp(alg, "HS256") == 0) a = JWT_ALG_HS256;
+    else if (alg && cfg->jwt_public_alg && strcmp(alg, cfg->jwt_public_alg) == 0)
+        a = strcmp(alg, "RS256") == 0 ? JWT_ALG_RS256 : JWT_ALG_ES256;
     json_decref(h);
+    return a;
+}
+
+/* Reads the "types" claim (an array of strings) into id; false when it is malformed. */
+static bool read_types(jwt_t *jwt, identity_t *id)
+{
+    id->ntypes = -1;
+    char *js = jwt_get_grants_json(jwt, "types");
+    if (!js) return true;
+    json_t *a = json_loads(js, 0, NULL);
+    free(js);
+    bool ok = json_is_array(a) && json_array_size(a) <= AUTH_MAX_TYPES;
+    if (ok) {
+        id->ntypes = 0;
+        for (size_t i = 0; i < json_array_size(a); i++) {
+            const char *t = json_string_value(json_array_get(a, i));
+            if (!t) {
+                ok = false;
+                break;
+            }
+            id->types[id->ntypes++] = xstrdup(t);
+        }
+    }
+    json_decref(a);
     return ok;
 }
 
 int auth_verify_token(const config_t *cfg, const char *tok, time_t now, identity_t *id)
 {
-    if (!tok || strlen(tok) > AUTH_MAX_TOKEN || !header_is_hs256(tok)) return SSE_EAUTH;
+    memset(id, 0, sizeof *id);
+    id->ntypes = -1;
+    if (!tok || strlen(tok) > AUTH_MAX_TOKEN) return SSE_EAUTH;
+    jwt_alg_t alg = header_alg(cfg, tok);
+    if (alg == JWT_ALG_INVAL) return SSE_EAUTH;
+    bool external = alg != JWT_ALG_HS256;
+    const unsigned char *key = external ? (const unsigned char *)cfg->jwt_public_pem
+                                        : (const unsigned char *)cfg->app_key;
     jwt_t *jwt = NULL;
-    if (jwt_decode(&jwt, tok, (const unsigned char *)cfg->app_key, (int)strlen(cfg->app_key)) ||
-        !jwt)
-        return SSE_EAUTH;
+    if (jwt_decode(&jwt, tok, key, (int)strlen((const char *)key)) || !jwt) return SSE_EAUTH;
     int rc = SSE_EAUTH;
     const char *user = jwt_get_grant(jwt, "username");
+    const char *sub = jwt_get_grant(jwt, "sub");
     long exp = jwt_get_grant_int(jwt, "exp");
-    if (jwt_get_alg(jwt) == JWT_ALG_HS256 && user && exp > (long)now) {
+    if (jwt_get_alg(jwt) != alg || exp <= (long)now || !read_types(jwt, id)) goto out;
+    if (external) { /* an identity provider's token: a subscriber known by its sub */
+        if (!sub || !*sub) goto out;
+        id->role = ROLE_SUBSCRIBER;
+        snprintf(id->username, sizeof id->username, "%s", "external");
+        rc = SSE_OK;
+    } else if (user) {
         for (int i = 0; i < cfg->naccounts; i++) {
-            if (strcmp(cfg->accounts[i].username, user) == 0) {
-                id->role = cfg->accounts[i].role;
-                snprintf(id->username, sizeof id->username, "%s", user);
-                rc = SSE_OK;
-                break;
+            if (strcmp(cfg->accounts[i].username, user) != 0) continue;
+            id->role = cfg->accounts[i].role;
+            const char *claimed = jwt_get_grant(jwt, "role");
+            if (claimed) { /* a minted token may carry less than its account, never more */
+                enum role r = role_parse(claimed);
+                if (r == ROLE_NONE) goto out;
+                if (r < id->role) id->role = r;
             }
+            snprintf(id->username, sizeof id->username, "%s", user);
+            rc = SSE_OK;
+            break;
         }
     }
+    if (rc == SSE_OK) {
+        id->sub = sub ? xstrdup(sub) : NULL;
+        id->exp = exp;
+    }
+out:
     jwt_free(jwt);
+    if (rc) identity_free(id);
     return rc;
 }
 
@@ -122,15 +242,30 @@ int auth_decode_wrapper(const char *b64, size_t len, char **jwt, char **user_id)
     return SSE_OK;
 }
 
+/*
+ * Settles the stream's user id: a signed sub wins and a different claimed id is
+ * refused; without a sub, the client's id is taken only while it is trusted.
+ */
+static int bind_user(const config_t *cfg, identity_t *id, const char *claimed)
+{
+    if (id->sub) {
+        if (*claimed && strcmp(claimed, id->sub) != 0) return SSE_EAUTH;
+        id->user_id = xstrdup(id->sub);
+        return SSE_OK;
+    }
+    if (*claimed && !cfg->trust_client_id) return SSE_EAUTH;
+    id->user_id = xstrdup(claimed);
+    return SSE_OK;
+}
+
 static int from_wrapper(const config_t *cfg, char *wrapped, time_t now, identity_t *id)
 {
     char *jwt = NULL, *user = NULL;
     int rc = SSE_EAUTH;
     if (wrapped && auth_decode_wrapper(wrapped, strlen(wrapped), &jwt, &user) == SSE_OK &&
         auth_verify_token(cfg, jwt, now, id) == SSE_OK) {
-        id->user_id = user;
-        user = NULL;
-        rc = SSE_OK;
+        rc = bind_user(cfg, id, user);
+        if (rc) identity_free(id);
     }
     free(jwt);
     free(user);
@@ -142,6 +277,7 @@ int auth_request(const config_t *cfg, const http_request_t *req, time_t now, int
                  identity_t *id)
 {
     memset(id, 0, sizeof *id);
+    id->ntypes = -1;
     if (!bearer_only) {
         char *param = http_query_param(req, "token", 0);
         if (param) return from_wrapper(cfg, param, now, id);
@@ -159,6 +295,9 @@ int auth_request(const config_t *cfg, const http_request_t *req, time_t now, int
     memcpy(tok, t, tl);
     tok[tl] = '\0';
     if (auth_verify_token(cfg, tok, now, id)) return SSE_EAUTH;
-    id->user_id = xstrdup("");
+    if (bind_user(cfg, id, "")) {
+        identity_free(id);
+        return SSE_EAUTH;
+    }
     return SSE_OK;
 }

@@ -2,6 +2,7 @@
 #ifndef SSE_AUTH_H
 #define SSE_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -10,14 +11,40 @@
 
 #define AUTH_MAX_TOKEN 8192
 
-/** Who made a request: the account's role and name, and the stream's user id. */
+#define AUTH_MAX_TYPES 32
+
+/**
+ * Who made a request: the role, the account (or the external issuer's subject),
+ * the stream's user id, and what the token itself restricts.
+ */
 typedef struct identity {
     enum role role;
     char username[128];
-    char *user_id; /* new string; "" when the request named none */
+    char *user_id;  /* new string; "" when the request named none */
+    char *sub;      /* the token's signed user id, or NULL (old goSSE tokens) */
+    char *types[AUTH_MAX_TYPES]; /* the token's "types" claim: the only types it may ask for */
+    int ntypes;     /* -1: no such claim */
+    long exp;       /* the token's expiry, unix time */
 } identity_t;
 
+/** What a new token says: the account, its signed user id and its limits. */
+typedef struct token_claims {
+    const char *username;
+    const char *sub;            /* NULL: no user id is signed in (goSSE's tokens) */
+    const char *const *types;   /* with ntypes >= 0: a "types" claim */
+    int ntypes;                 /* -1: no "types" claim */
+    enum role role;             /* ROLE_NONE: the account's own role */
+    time_t iat, exp;
+} token_claims_t;
+
 void identity_free(identity_t *id);
+
+/**
+ * Reads SSE_JWT_PUBLIC_KEY (when set) into cfg->jwt_public_pem and picks the one
+ * algorithm its tokens may use: RS256 for an RSA key, ES256 for an EC P-256 key.
+ * Returns 0, or SSE_EINVAL with one line naming the variable in err.
+ */
+int auth_load_public_key(config_t *cfg, char err[SSE_ERR_LEN]);
 
 /**
  * Checks a username and password against every account, taking the same time
@@ -25,15 +52,22 @@ void identity_free(identity_t *id);
  */
 const account_t *auth_check_password(const config_t *cfg, const char *user, const char *pass);
 
-/** A new HS256 JWT for username that expires at exp (unix time), or NULL on failure. */
-char *auth_issue_token(const config_t *cfg, const char *username, time_t now, time_t exp);
+/** A new HS256 JWT with these claims, or NULL on failure. */
+char *auth_issue_token(const config_t *cfg, const token_claims_t *claims);
 
 /**
- * Verifies a JWT: signature with SSE_APP_KEY, algorithm fixed to HS256 (never what
- * the token says, never "none"), not expired at now, username naming an account.
- * On success fills id->role and id->username and returns 0; else SSE_EAUTH.
+ * Verifies a JWT. HS256 tokens: signed with SSE_APP_KEY, "username" naming an
+ * account; their role is the account's, lowered by a "role" claim. With
+ * SSE_JWT_PUBLIC_KEY, tokens of that key's algorithm (RS256 or ES256) signed by it
+ * are also accepted: subscribers, with a required "sub". The algorithm is fixed
+ * by configuration, never by the token; "none" is always refused. "exp" is
+ * required and must be after now. On success fills role, username, sub, types and
+ * exp (user_id stays NULL) and returns 0; else SSE_EAUTH. Free with identity_free.
  */
 int auth_verify_token(const config_t *cfg, const char *jwt, time_t now, identity_t *id);
+
+/** True when the identity's token allows subscribing to type. */
+bool auth_type_allowed(const identity_t *id, const char *type);
 
 /**
  * Decodes goSSE's wrapper: base64 (standard or URL-safe, padded or not) of JSON
@@ -47,6 +81,9 @@ int auth_decode_wrapper(const char *b64, size_t len, char **jwt, char **user_id)
  * parameter, the sse_token cookie, then "Authorization: Bearer". Returns 0 with
  * *id filled (free with identity_free), SSE_EAUTH when no credential is usable.
  * With bearer_only, only the Authorization header counts (publishing, admin).
+ * A token with a "sub" is bound to it: the user id is the sub, and a different id
+ * in the wrapper is refused. A token without one takes the wrapper's id only
+ * while SSE_TRUST_CLIENT_ID is on (else a non-empty id is refused).
  */
 int auth_request(const config_t *cfg, const http_request_t *req, time_t now, int bearer_only,
                  identity_t *id);

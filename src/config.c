@@ -70,6 +70,10 @@ static const setting_t settings[] = {
     S("SSE_COOKIE_SAMESITE", cookie_samesite, "",
       "SameSite of the sse_token cookie: Lax, Strict or None (default: None with TLS, else Lax)"),
     S("SSE_COOKIE_DOMAIN", cookie_domain, "", "Domain of the sse_token cookie (default: none)"),
+    I("SSE_TRUST_CLIENT_ID", trust_client_id, "1", 0, 1,
+      "1: tokens without a signed user id take the id the client sends (goSSE); 0: refuse"),
+    S("SSE_JWT_PUBLIC_KEY", jwt_public_key, "",
+      "PEM public key (RSA or EC P-256): also accept RS256/ES256 tokens it signed"),
 };
 
 int config_parse_duration(const char *s, long max, long *out)
@@ -411,6 +415,7 @@ void config_free(config_t *cfg)
         free(cfg->accounts[i].password);
     }
     for (int i = 0; i < cfg->norigins; i++) free(cfg->origins[i]);
+    free(cfg->jwt_public_pem);
     memset(cfg, 0, sizeof *cfg);
 }
 

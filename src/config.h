@@ -48,6 +48,10 @@ typedef struct config {
     char *tls_cert, *tls_key; /* both "" = plain HTTP */
     char *cookie_samesite;    /* "" = None with TLS, Lax without */
     char *cookie_domain;
+    int trust_client_id;      /* goSSE: a token without sub takes the client's id */
+    char *jwt_public_key;     /* path of a PEM public key for RS256/ES256 tokens */
+    char *jwt_public_pem;     /* its contents, read by config_load() */
+    const char *jwt_public_alg; /* "RS256" or "ES256" from the key's type; NULL without one */
 
     /* Derived by config_load(). */
     account_t accounts[CONFIG_MAX_ACCOUNTS];

@@ -64,7 +64,7 @@ void hub_add(hub_t *h, sub_t *s)
 {
     list_push_back(&h->all, &s->all.link);
     if (s->user) join(&h->by_user, s->user, &s->user_node);
-    if (s->ntypes == 0) list_push_back(&h->unfiltered, &s->nodes[0].link);
+    if (s->ntypes == 0 && !s->strict) list_push_back(&h->unfiltered, &s->nodes[0].link);
     for (uint32_t i = 0; i < s->ntypes; i++) join(&h->by_type, s->types[i], &s->nodes[i]);
     h->nsubs++;
 }
@@ -74,20 +74,24 @@ void hub_remove(hub_t *h, sub_t *s)
     if (!list_linked(&s->all.link)) return;
     list_remove(&s->all.link);
     if (s->user) leave(h, &h->by_user, s->user, &s->user_node);
-    if (s->ntypes == 0) list_unlink(&s->nodes[0].link);
+    if (s->ntypes == 0) list_unlink(&s->nodes[0].link); /* no-op when strict kept it out */
     for (uint32_t i = 0; i < s->ntypes; i++) leave(h, &h->by_type, s->types[i], &s->nodes[i]);
     h->nsubs--;
 }
 
-/* Delivers f to every node of one list; the callback may unlink the node it is given. */
-static size_t walk(hub_t *h, list_node_t *head, frame_t *f)
+/*
+ * Delivers f to every node of one list; the callback may unlink the node it is
+ * given. Only a user's list holds subs that may refuse a type (strict tokens).
+ */
+static size_t walk(hub_t *h, list_node_t *head, frame_t *f, bool check_type)
 {
     size_t n = 0;
     list_node_t *pos, *tmp;
     list_for_each_safe(pos, tmp, head)
     {
-        hub_node_t *node = container_of(pos, hub_node_t, link);
-        h->deliver(node->sub->owner, f);
+        sub_t *s = container_of(pos, hub_node_t, link)->sub;
+        if (check_type && s->strict && f->type && !sub_wants_type(s, f->type)) continue;
+        h->deliver(s->owner, f);
         n++;
     }
     return n;
@@ -98,7 +102,7 @@ static size_t walk_keyed(hub_t *h, strmap_t *m, const char *key, frame_t *f)
     hub_list_t *l = strmap_get(m, key);
     if (!l) return 0;
     h->walking = l;
-    size_t n = walk(h, &l->head, f);
+    size_t n = walk(h, &l->head, f, m == &h->by_user);
     h->walking = NULL;
     if (l->count == 0) {
         strmap_del(m, key);
@@ -110,8 +114,8 @@ static size_t walk_keyed(hub_t *h, strmap_t *m, const char *key, frame_t *f)
 size_t hub_publish(hub_t *h, frame_t *f)
 {
     if (f->user) return walk_keyed(h, &h->by_user, f->user, f);
-    if (f->type) return walk_keyed(h, &h->by_type, f->type, f) + walk(h, &h->unfiltered, f);
-    return walk(h, &h->all, f);
+    if (f->type) return walk_keyed(h, &h->by_type, f->type, f) + walk(h, &h->unfiltered, f, false);
+    return walk(h, &h->all, f, false);
 }
 
 void hub_for_each(hub_t *h, void (*fn)(sub_t *s, void *arg), void *arg)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "assets.h"
+#include "auth.h"
 #include "common.h"
 #include "config.h"
 #include "conn_tls.h"
@@ -108,6 +109,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "ssehub: %s\n", err);
         return 1;
     }
+    if (auth_load_public_key(&cfg, err)) {
+        fprintf(stderr, "ssehub: %s\n", err);
+        return 1;
+    }
     static log_t lg;
     lg.level = (enum log_level)log_level_parse(cfg.log_level);
     lg.fd = STDERR_FILENO;
@@ -194,6 +199,9 @@ int main(int argc, char **argv)
                  cfg.history_max_age, cfg.history_max_events);
     else
         log_info(&lg, "history off: Last-Event-ID and /notifications are not available");
+    if (cfg.trust_client_id)
+        log_warn(&lg, "SSE_TRUST_CLIENT_ID=1: tokens without a signed user id may claim any user id "
+                      "(goSSE's behaviour); see docs/security.md to turn it off");
     if (cfg.norigins == 0 && !cfg.any_origin)
         log_info(&lg, "ALLOWED_ORIGIN is empty: browsers on other origins will be refused");
 

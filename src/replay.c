@@ -85,7 +85,7 @@ static void read_page(conn_t *c, bool first)
     page_req_t *rq = xmalloc(sizeof *rq);
     *rq = (page_req_t){.w = c->w, .c = c, .after = r->after, .upto = r->upto, .first = first};
     store_filter_t f = {.user = s->user ? s->user : "", .types = (const char *const *)s->types,
-                        .ntypes = s->ntypes};
+                        .ntypes = s->ntypes, .strict = s->strict};
     if (st->ops->replay(st, r->after, r->upto, &f, REPLAY_PAGE, on_rows, rq)) {
         free(rq);
         conn_fill(c, NULL, 0, false, true); /* the store is closing: end the stream */

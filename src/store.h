@@ -20,12 +20,15 @@ typedef struct store_event {
 /**
  * Which events a reader sees, exactly as live delivery routes them: an event with a
  * user only when it is this user ("" matches no user event); an event without a user
- * when it has no type, or when ntypes is 0, or when its type is one of types.
+ * when it has no type, or when ntypes is 0, or when its type is one of types. With
+ * strict (a token that limits types): a typed event of any kind only when its type
+ * is one of types.
  */
 typedef struct store_filter {
     const char *user;
     const char *const *types;
     uint32_t ntypes;
+    int strict; /* the types bind the user's events too, and 0 types means only untyped */
 } store_filter_t;
 
 /** oldest: smallest id still retained (0 when empty); latest: the last id ever given (0 if none). */
@@ -96,6 +99,8 @@ typedef struct store_ops {
 struct store {
     const store_ops_t *ops;
 };
+
+extern const store_ops_t store_sqlite_ops;
 
 /**
  * Opens (creating if needed) the SQLite history at opt->path in WAL mode and starts

@@ -12,9 +12,6 @@
 
 #include "store.h"
 
-/* Declared here until store.h names it; the server reaches it through store_sqlite_open. */
-extern const store_ops_t store_sqlite_ops;
-
 enum {
     TRIM_BATCH = 5000,       /* rows deleted per transaction, so appends are not stalled */
     BUSY_TIMEOUT_MS = 5000,  /* another process holding the file (a backup, the sqlite3 shell) */
@@ -38,6 +35,7 @@ typedef struct job {
     int64_t limit;
     char *user;
     char *types; /* JSON array of the filter's types, NULL when it has none */
+    int strict;
     store_rows_fn done;
     void *arg;
 } job_t;
@@ -95,11 +93,12 @@ static const char SCHEMA[] =
  * sorted streams in C: cost follows the rows returned, not the table or the id range, and
  * nothing is sorted (a UNION ALL ... ORDER BY measured 5x slower on 10,000 rows).
  * ?1 after, ?2 upto (replay) or before (list), ?3 user, ?4 types as a JSON array or NULL
- * for "all types", ?5 limit. */
+ * for "all types", ?5 limit, ?6 strict (the types bind the user's events too, and no
+ * types means untyped events only). */
 #define SEL_FROM "SELECT id, time_ms, type, user, content FROM events WHERE "
-#define USER_TERM "?3 <> '' AND user = ?3"
-#define BCAST_TERM                                                                                 \
-    "user = '' AND (type = '' OR ?4 IS NULL OR type IN (SELECT value FROM json_each(?4)))"
+#define TYPES_OF_FILTER "type IN (SELECT value FROM json_each(?4))"
+#define USER_TERM "?3 <> '' AND user = ?3 AND (?6 = 0 OR type = '' OR " TYPES_OF_FILTER ")"
+#define BCAST_TERM "user = '' AND (type = '' OR (?6 = 0 AND ?4 IS NULL) OR " TYPES_OF_FILTER ")"
 #define REPLAY_TAIL " AND id > ?1 AND id <= ?2 ORDER BY id LIMIT ?5"
 #define LIST_TAIL " AND id < ?2 ORDER BY id DESC LIMIT ?5"
 
@@ -388,6 +387,7 @@ static void bind_job(sqlite3_stmt *st, const job_t *j)
     else
         sqlite3_bind_null(st, 4);
     sqlite3_bind_int64(st, 5, j->limit);
+    sqlite3_bind_int(st, 6, j->strict);
 }
 
 /*
@@ -566,6 +566,7 @@ static job_t *job_new(job_kind_t kind, const store_filter_t *f, size_t max, stor
     j->kind = kind;
     j->user = xstrdup(f && f->user ? f->user : "");
     j->types = types_json(f);
+    j->strict = f ? f->strict : 0;
     j->limit = max > INT64_MAX ? INT64_MAX : (int64_t)max;
     j->done = done;
     j->arg = arg;

@@ -5,7 +5,8 @@
 
 #include "common.h"
 
-sub_t *sub_new(void *owner, const char *user, const char *const *types, uint32_t ntypes)
+sub_t *sub_new(void *owner, const char *user, const char *const *types, uint32_t ntypes,
+               bool strict)
 {
     uint32_t nnodes = ntypes ? ntypes : 1;
     size_t strbytes = user && *user ? strlen(user) + 1 : 0;
@@ -15,6 +16,7 @@ sub_t *sub_new(void *owner, const char *user, const char *const *types, uint32_t
     sub_t *s = xcalloc(1, head + ptrs + strbytes);
     s->owner = owner;
     s->ntypes = ntypes;
+    s->strict = strict;
     s->types = ntypes ? (char **)((char *)s + head) : NULL;
     char *p = (char *)s + head + ptrs;
     if (user && *user) {
@@ -30,6 +32,14 @@ sub_t *sub_new(void *owner, const char *user, const char *const *types, uint32_t
     s->all.sub = s->user_node.sub = s;
     for (uint32_t i = 0; i < nnodes; i++) s->nodes[i].sub = s;
     return s;
+}
+
+bool sub_wants_type(const sub_t *s, const char *type)
+{
+    if (s->ntypes == 0) return !s->strict;
+    for (uint32_t i = 0; i < s->ntypes; i++)
+        if (strcmp(s->types[i], type) == 0) return true;
+    return false;
 }
 
 void sub_free(sub_t *s)

@@ -2,6 +2,7 @@
 #ifndef SSE_SUB_H
 #define SSE_SUB_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "list.h"
@@ -21,8 +22,10 @@ typedef struct hub_node {
 typedef struct sub {
     void *owner;
     char *user;      /* NULL when the stream has no user id */
-    char **types;    /* ntypes names; none means every type */
+    char **types;    /* ntypes names; none means every type (unless strict) */
     uint32_t ntypes;
+    bool strict;     /* the token limits types: events for its user outside them are not sent */
+    int64_t exp;     /* the token's expiry (unix time); 0 = none */
     hub_node_t all;  /* in the hub's list of every sub */
     hub_node_t user_node;
     hub_node_t nodes[]; /* one per type, or one in the unfiltered list */
@@ -32,9 +35,15 @@ typedef struct sub {
 
 /**
  * A new subscription for owner. user may be NULL or empty (no user); types holds
- * ntypes distinct non-empty names (copied). Not yet in any hub.
+ * ntypes distinct non-empty names (copied). With strict, the types bind events
+ * addressed to the user too, and zero types means no typed event at all. Not yet
+ * in any hub.
  */
-sub_t *sub_new(void *owner, const char *user, const char *const *types, uint32_t ntypes);
+sub_t *sub_new(void *owner, const char *user, const char *const *types, uint32_t ntypes,
+               bool strict);
+
+/** True when the sub asked for type (or for every type). */
+bool sub_wants_type(const sub_t *s, const char *type);
 
 /** Frees a sub that is in no hub. */
 void sub_free(sub_t *s);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -226,11 +227,50 @@ static void on_spin(struct ev_loop *loop, ev_idle *i, int revents)
     (void)loop, (void)i, (void)revents;
 }
 
+void worker_watch_expiry(worker_t *w, int64_t exp)
+{
+    if (exp > 0 && (w->next_expiry == 0 || exp < w->next_expiry)) w->next_expiry = exp;
+}
+
+typedef struct expiry_scan {
+    int64_t now, next;
+    frame_t *notice;
+} expiry_scan_t;
+
+/* Ends a stream whose token has expired with a token-expired event; tracks the next expiry. */
+static void expire_one(sub_t *s, void *arg)
+{
+    expiry_scan_t *x = arg;
+    conn_t *c = s->owner;
+    if (s->exp <= 0 || c->close_after_write) return;
+    if (s->exp <= x->now) {
+        conn_send(c, x->notice);
+        conn_end(c);
+        log_info(c->w->srv->log, "token-expired ip=%s", c->ip);
+    } else if (x->next == 0 || s->exp < x->next) {
+        x->next = s->exp;
+    }
+}
+
+/* Scans the streams only when the earliest known expiry has come. */
+static void expire_tokens(worker_t *w)
+{
+    int64_t now = (int64_t)time(NULL);
+    if (w->next_expiry == 0 || now < w->next_expiry) return;
+    /* Browsers drop events without data: the data line says why, so clients fetch a new token. */
+    static const char text[] = "event: token-expired\ndata: {\"error\":\"token expired\"}\n\n";
+    expiry_scan_t x = {.now = now, .next = 0, .notice = frame_new(text, sizeof text - 1)};
+    hub_for_each(&w->hub, expire_one, &x);
+    frame_unref(x.notice);
+    w->next_expiry = x.next;
+}
+
 static void on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)revents;
     worker_t *w = t->data;
     conn_sweep(w, ev_now(loop));
+    expire_tokens(w);
     if (!ev_is_active(&w->accept_w) && w->listen_fd >= 0) ev_io_start(loop, &w->accept_w);
 }
 

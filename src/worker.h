@@ -49,6 +49,7 @@ typedef struct worker {
     list_node_t idle_wait; /* idle keep-alive, oldest first */
     list_node_t linger;    /* answered and half-closed, draining input */
     uint64_t last_seen_id; /* the newest event this worker has fanned out */
+    int64_t next_expiry;   /* earliest token expiry among its streams (0 = none) */
     frame_t *ping;
     frame_t *retry;
     int stopped;
@@ -67,6 +68,9 @@ int worker_start(worker_t *w);
 
 /** Wakes the worker to stop: it closes every connection and its thread ends. */
 void worker_wake(worker_t *w);
+
+/** Notes a stream's token expiry so the once-a-second sweep ends it in time (exp 0: none). */
+void worker_watch_expiry(worker_t *w, int64_t exp);
 
 /** Waits for the thread to end (after worker_wake() during a stop). */
 void worker_join(worker_t *w);

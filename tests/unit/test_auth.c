@@ -8,6 +8,13 @@
 #include "auth.h"
 #include "b64.h"
 
+/* A plain /login-style token: username, iat, exp. */
+static char *issue_at(const config_t *c, const char *user, time_t iat, time_t exp)
+{
+    token_claims_t tc = {.username = user, .ntypes = -1, .iat = iat, .exp = exp};
+    return auth_issue_token(c, &tc);
+}
+
 static config_t cfg;
 static time_t now;
 
@@ -73,7 +80,7 @@ static char *make_jwt(const char *header, const char *payload, const char *sig)
 
 static char *issue(const char *user)
 {
-    char *t = auth_issue_token(&cfg, user, now, now + 3600);
+    char *t = issue_at(&cfg, user, now, now + 3600);
     cr_assert_not_null(t);
     return t;
 }
@@ -239,14 +246,14 @@ Test(auth, token_header_is_hs256)
 
 Test(auth, expired_token)
 {
-    char *t = auth_issue_token(&cfg, "client", now - 7200, now - 1);
+    char *t = issue_at(&cfg, "client", now - 7200, now - 1);
     identity_t id;
     cr_assert_eq(verify(t, &id), SSE_EAUTH);
     free(t);
-    t = auth_issue_token(&cfg, "client", now - 10, now);
+    t = issue_at(&cfg, "client", now - 10, now);
     cr_assert_eq(verify(t, &id), SSE_EAUTH, "a token is expired at its exp");
     free(t);
-    t = auth_issue_token(&cfg, "client", now - 10, now + 1);
+    t = issue_at(&cfg, "client", now - 10, now + 1);
     cr_assert_eq(verify(t, &id), 0);
     free(t);
 }
@@ -255,7 +262,7 @@ Test(auth, token_signed_with_other_key)
 {
     config_t other;
     load_into(&other, "SSE_APP_KEY=another-key\nSSE_CLIENT_USERNAME=client\nSSE_CLIENT_PASSWORD=x\n");
-    char *t = auth_issue_token(&other, "client", now, now + 3600);
+    char *t = issue_at(&other, "client", now, now + 3600);
     cr_assert_not_null(t);
     identity_t id;
     cr_assert_eq(verify(t, &id), SSE_EAUTH);
@@ -506,7 +513,7 @@ Test(auth, request_bearer_wrapper_is_not_a_jwt)
 
 Test(auth, request_first_match_wins)
 {
-    char *good = issue("client"), *bad = auth_issue_token(&cfg, "client", now - 100, now - 1);
+    char *good = issue("client"), *bad = issue_at(&cfg, "client", now - 100, now - 1);
     char *wgood = wrap(good, "\"good\""), *wbad = wrap(bad, "\"bad\"");
     char target[4096], hdr[8192];
     identity_t id;

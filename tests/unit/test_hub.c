@@ -51,7 +51,7 @@ static sub_t *add(int i, const char *user, const char *t0, const char *t1, const
     if (t0) types[n++] = t0;
     if (t1) types[n++] = t1;
     if (t2) types[n++] = t2;
-    owners[i].sub = sub_new(&owners[i], user, types, n);
+    owners[i].sub = sub_new(&owners[i], user, types, n, false);
     hub_add(&hub, owners[i].sub);
     return owners[i].sub;
 }
@@ -97,7 +97,7 @@ Test(hub, sub_new_copies_filter)
 {
     char user[] = "alice", t1[] = "x", t2[] = "yy";
     const char *types[] = {t1, t2};
-    sub_t *s = sub_new(&owners[0], user, types, 2);
+    sub_t *s = sub_new(&owners[0], user, types, 2, false);
     user[0] = t1[0] = t2[0] = 'Z';
     cr_assert_str_eq(s->user, "alice");
     cr_assert_eq(s->ntypes, 2);
@@ -106,7 +106,7 @@ Test(hub, sub_new_copies_filter)
     cr_assert_eq(s->owner, &owners[0]);
     sub_free(s);
 
-    s = sub_new(&owners[0], "", NULL, 0);
+    s = sub_new(&owners[0], "", NULL, 0, false);
     cr_assert_null(s->user);
     cr_assert_eq(s->ntypes, 0);
     sub_free(s);
