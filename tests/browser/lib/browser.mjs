@@ -1,0 +1,42 @@
+/*
+ * browser.mjs: Debian's Chromium, headless, driven by playwright-core.
+ *
+ * newPage() opens a page in a fresh context (own cookies) and records every
+ * uncaught page error and console error, so tests can assert there were none.
+ */
+import { chromium } from "playwright-core";
+
+export const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
+
+export function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    timeout: 30000,
+    args: [
+      "--headless=new",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+}
+
+/*
+ * Opens a page in a new context. Resolves to { context, page, errors } where
+ * errors is a live list of strings ("pageerror: ..." or "console: ...").
+ */
+export async function newPage(browser) {
+  const context = await browser.newContext();
+  context.setDefaultTimeout(10000);
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (err) => errors.push(`pageerror: ${err.message}`));
+  page.on("console", (msg) => {
+    if (msg.type() === "error") errors.push(`console: ${msg.text()}`);
+  });
+  return { context, page, errors };
+}
