@@ -129,5 +129,8 @@ void api_events(conn_t *c, const http_request_t *req)
     bool resume = srv->store && last_event_id(req, &last_id);
     conn_begin_stream(c, sub);
     worker_watch_expiry(c->w, sub->exp);
+    stream_ticket_t *evict;
+    c->ticket = caps_stream_open(&c->w->srv->caps, sub->user, c, c->w, &evict);
+    if (evict) worker_kick(evict->w, evict); /* the user's oldest stream gives way */
     if (resume) replay_begin(c, last_id);
 }

@@ -5,10 +5,23 @@
 
 #include "auth.h"
 #include "b64.h"
+#include "jobs.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "respond.h"
 #include "router.h"
+#include "users.h"
 #include "worker.h"
+
+/** One login attempt, with copies of all it needs: it may be checked on another thread. */
+typedef struct login_req {
+    worker_t *w;
+    conn_t *c;
+    reply_meta_t meta;
+    bool tls; /* the cookie gets Secure and SameSite=None */
+    char ip[46];
+    char *user, *pass, *id;
+} login_req_t;
 
 /* A string member, or "" when absent or null; NULL when it is some other JSON type. */
 static const char *opt_string(json_t *obj, const char *key)
@@ -18,9 +31,127 @@ static const char *opt_string(json_t *obj, const char *key)
     return json_string_value(v);
 }
 
+static void login_req_free(login_req_t *rq)
+{
+    if (!rq) return;
+    free(rq->user);
+    if (rq->pass) {
+        memset(rq->pass, 0, strlen(rq->pass));
+        free(rq->pass);
+    }
+    free(rq->id);
+    free(rq);
+}
+
+/* {"error": msg} with extra header lines ("Name: v\r\n", or NULL). */
+static frame_t *error_frame(const reply_meta_t *m, int status, const char *msg, const char *extra)
+{
+    json_t *body = json_pack("{s:s}", "error", msg);
+    char *text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
+    json_decref(body);
+    frame_t *f = response_frame(m, status, "application/json", text, strlen(text), extra);
+    free(text);
+    return f;
+}
+
+/* 429 with Retry-After: too many failed logins from this address or for this name. */
+static frame_t *blocked_frame(const server_t *srv, const login_req_t *rq, int wait)
+{
+    char clean[64], extra[64], msg[96];
+    log_warn(srv->log, "login-blocked ip=%s user=%s retry=%ds", rq->ip,
+             log_clean(rq->user, clean, sizeof clean), wait);
+    snprintf(extra, sizeof extra, "Retry-After: %d\r\n", wait);
+    snprintf(msg, sizeof msg, "too many failed logins; retry in %d seconds", wait);
+    return error_frame(&rq->meta, 429, msg, extra);
+}
+
+/* 200 with the token, and the cookie holding the body itself (goSSE's format). */
+static frame_t *success_frame(const server_t *srv, const login_req_t *rq, const account_t *acct)
+{
+    const config_t *cfg = srv->cfg;
+    time_t now = time(NULL), exp = now + cfg->token_ttl;
+    /* The id is signed into the token as "sub", so a stream cannot later claim another. */
+    token_claims_t tc = {.username = acct->username, .sub = *rq->id ? rq->id : NULL, .ntypes = -1,
+                         .iat = now, .exp = exp};
+    char *jwt = auth_issue_token(cfg, &tc);
+    if (!jwt) return error_frame(&rq->meta, 500, "could not sign a token", NULL);
+    json_t *answer = json_pack("{s:s, s:s}", "token", jwt, "id", rq->id);
+    char *text = json_dumps(answer, JSON_COMPACT | JSON_ENSURE_ASCII);
+    char *cookie = b64_encode(text, strlen(text)); /* goSSE's cookie: base64 of the body itself */
+    char date[64];
+    struct tm tm;
+    gmtime_r(&exp, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    /* With TLS the cookie must cross sites (pages elsewhere use withCreds): Secure, SameSite=None. */
+    const char *samesite = *cfg->cookie_samesite ? cfg->cookie_samesite : rq->tls ? "None" : "Lax";
+    size_t hlen = strlen(cookie) + strlen(cfg->cookie_domain) + 256;
+    char *extra = xmalloc(hlen);
+    snprintf(extra, hlen, "Set-Cookie: sse_token=%s; Path=/; Expires=%s; Max-Age=%d%s%s; HttpOnly%s; "
+                          "SameSite=%s\r\n",
+             cookie, date, cfg->token_ttl, *cfg->cookie_domain ? "; Domain=" : "", cfg->cookie_domain,
+             rq->tls ? "; Secure" : "", samesite);
+    char clean[64];
+    log_info(srv->log, "login ip=%s user=%s role=%s", rq->ip, log_clean(acct->username, clean, sizeof clean),
+             auth_role_name(acct->role));
+    frame_t *f = response_frame(&rq->meta, 200, "application/json", text, strlen(text), extra);
+    free(extra);
+    free(cookie);
+    free(text);
+    free(jwt);
+    json_decref(answer);
+    return f;
+}
+
+/*
+ * The whole attempt: the brute-force limits first (a blocked attempt is not
+ * checked), then the password, then the counters. Returns the response frame.
+ * With hashed accounts this is slow and runs on a checker thread.
+ */
+static frame_t *login_answer(const server_t *srv, const login_req_t *rq)
+{
+    int64_t now = ratelimit_now_ms();
+    int wait = ratelimit_check(srv->login_limit, rq->ip, rq->user, now);
+    if (wait > 0) return blocked_frame(srv, rq, wait);
+    const account_t *acct;
+    char clean[64];
+    if (srv->login_jobs) {
+        int64_t t0 = ratelimit_now_ms();
+        acct = users_check_password(srv->cfg, srv->login_dummy_hash, rq->user, rq->pass);
+        log_debug(srv->log, "login-verify ip=%s user=%s check=argon2id ms=%lld", rq->ip,
+                  log_clean(rq->user, clean, sizeof clean), (long long)(ratelimit_now_ms() - t0));
+    } else {
+        acct = auth_check_password(srv->cfg, rq->user, rq->pass);
+    }
+    if (!acct) {
+        ratelimit_fail(srv->login_limit, rq->ip, rq->user, ratelimit_now_ms());
+        log_info(srv->log, "login-failed ip=%s user=%s", rq->ip, log_clean(rq->user, clean, sizeof clean));
+        return error_frame(&rq->meta, 401, "invalid credentials", NULL);
+    }
+    ratelimit_success(srv->login_limit, rq->ip, rq->user);
+    return success_frame(srv, rq, acct);
+}
+
+/* Runs on a checker thread (or, cancelled, on main() during a stop): answers through the hole. */
+static void login_job(void *arg, bool cancelled)
+{
+    login_req_t *rq = arg;
+    const server_t *srv = rq->w->srv;
+    frame_t *f = cancelled ? error_frame(&rq->meta, 503, "the server is stopping", NULL) : login_answer(srv, rq);
+    worker_post_fill(rq->w, rq->c, &f, 1, rq->meta.keep_alive ? 0 : FILL_END, 0);
+    login_req_free(rq);
+}
+
+/* Queues a finished response on c; closes after it unless the connection stays open. */
+static void send_now(conn_t *c, const login_req_t *rq, frame_t *f)
+{
+    conn_send(c, f);
+    frame_unref(f);
+    if (!rq->meta.keep_alive) conn_end(c);
+}
+
 void api_login(conn_t *c, const http_request_t *req)
 {
-    const server_t *srv = c->w->srv;
+    server_t *srv = c->w->srv;
     json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
     const char *user = json_is_object(body) ? opt_string(body, "username") : NULL;
     const char *pass = json_is_object(body) ? opt_string(body, "password") : NULL;
@@ -30,48 +161,35 @@ void api_login(conn_t *c, const http_request_t *req)
         respond_error(c, req, 400, "body must be JSON {\"username\", \"password\", \"id\"} with string values");
         return;
     }
-    const account_t *acct = auth_check_password(srv->cfg, user, pass);
-    char clean[64];
-    if (!acct) {
+    if (!*user || !*pass) { /* not a guess: no check, not counted */
+        char clean[64];
         log_info(srv->log, "login-failed ip=%s user=%s", c->ip, log_clean(user, clean, sizeof clean));
         json_decref(body);
         respond_error(c, req, 401, "invalid credentials");
         return;
     }
-    time_t now = time(NULL), exp = now + srv->cfg->token_ttl;
-    /* The id is signed into the token as "sub", so a stream cannot later claim another. */
-    token_claims_t tc = {.username = acct->username, .sub = *id ? id : NULL, .ntypes = -1,
-                         .iat = now, .exp = exp};
-    char *jwt = auth_issue_token(srv->cfg, &tc);
-    if (!jwt) {
-        json_decref(body);
-        respond_error(c, req, 500, "could not sign a token");
+    login_req_t *rq = xcalloc(1, sizeof *rq);
+    rq->w = c->w;
+    rq->c = c;
+    reply_meta_init(&rq->meta, srv->cfg, req);
+    rq->tls = srv->tls_ctx != NULL;
+    snprintf(rq->ip, sizeof rq->ip, "%s", c->ip);
+    rq->user = xstrdup(user);
+    rq->pass = xstrdup(pass);
+    rq->id = xstrdup(id);
+    json_decref(body);
+    int wait = ratelimit_check(srv->login_limit, rq->ip, rq->user, ratelimit_now_ms());
+    if (wait > 0 || !srv->login_jobs) { /* no argon2id to run: answer on the loop, as before */
+        send_now(c, rq, wait > 0 ? blocked_frame(srv, rq, wait) : login_answer(srv, rq));
+        login_req_free(rq);
         return;
     }
-    json_t *answer = json_pack("{s:s, s:s}", "token", jwt, "id", id);
-    char *text = json_dumps(answer, JSON_COMPACT | JSON_ENSURE_ASCII);
-    char *cookie = b64_encode(text, strlen(text)); /* goSSE's cookie: base64 of the body itself */
-    char date[64];
-    struct tm tm;
-    gmtime_r(&exp, &tm);
-    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    /* With TLS the cookie must cross sites (pages elsewhere use withCreds): Secure, SameSite=None. */
-    const config_t *cfg = srv->cfg;
-    bool tls = srv->tls_ctx != NULL;
-    const char *samesite = *cfg->cookie_samesite ? cfg->cookie_samesite : tls ? "None" : "Lax";
-    size_t hlen = strlen(cookie) + strlen(cfg->cookie_domain) + 256;
-    char *extra = xmalloc(hlen);
-    snprintf(extra, hlen, "Set-Cookie: sse_token=%s; Path=/; Expires=%s; Max-Age=%d%s%s; HttpOnly%s; "
-                          "SameSite=%s\r\n",
-             cookie, date, cfg->token_ttl, *cfg->cookie_domain ? "; Domain=" : "", cfg->cookie_domain,
-             tls ? "; Secure" : "", samesite);
-    log_info(srv->log, "login ip=%s user=%s role=%s", c->ip, log_clean(acct->username, clean, sizeof clean),
-             auth_role_name(acct->role));
-    respond(c, req, 200, "application/json", text, strlen(text), extra);
-    free(extra);
-    free(cookie);
-    free(text);
-    free(jwt);
-    json_decref(answer);
-    json_decref(body);
+    conn_hold(c);
+    int rc = jobs_submit(srv->login_jobs, login_job, rq);
+    if (rc) {
+        const char *msg = rc == SSE_EFULL ? "too many logins in progress; retry shortly" : "the server is stopping";
+        frame_t *f = error_frame(&rq->meta, 503, msg, "Retry-After: 1\r\n");
+        conn_fill(c, &f, 1, false, !rq->meta.keep_alive);
+        login_req_free(rq);
+    }
 }

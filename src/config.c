@@ -74,6 +74,16 @@ static const setting_t settings[] = {
       "1: tokens without a signed user id take the id the client sends (goSSE); 0: refuse"),
     S("SSE_JWT_PUBLIC_KEY", jwt_public_key, "",
       "PEM public key (RSA or EC P-256): also accept RS256/ES256 tokens it signed"),
+    I("SSE_MAX_CONNS_PER_IP", max_conns_per_ip, "0", 0, 100000000,
+      "most open connections from one client address (0 = no cap)"),
+    I("SSE_MAX_STREAMS_PER_USER", max_streams_per_user, "0", 0, 100000000,
+      "most streams of one user id; a new one closes the oldest (0 = no cap)"),
+    S("SSE_USERS_FILE", users_file, "",
+      "accounts file: username:role:argon2id-hash lines (make one with `ssehub passwd`)"),
+    I("SSE_LOGIN_MAX_FAILURES", login_max_failures, "5", 0, 1000,
+      "failed logins per address (twice that per username) before waits start (0 = no limit)"),
+    I("SSE_LOGIN_MAX_BLOCK", login_max_block, "900", 1, 86400,
+      "longest wait after failed logins (seconds); waits double from 1 s"),
 };
 
 int config_parse_duration(const char *s, long max, long *out)
@@ -280,7 +290,9 @@ static int add_account(config_t *cfg, const char *user, const char *pass, enum r
             return SSE_EINVAL;
         }
     }
+    cfg->accounts = xrealloc(cfg->accounts, sizeof *cfg->accounts * (size_t)(cfg->naccounts + 1));
     account_t *a = &cfg->accounts[cfg->naccounts++];
+    a->hash = NULL;
     a->username = xstrdup(user);
     a->password = xstrdup(pass);
     a->role = role;
@@ -394,7 +406,7 @@ int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN])
         rc = add_account(cfg, cfg->single_username, cfg->single_password, ROLE_ADMIN,
                          "SSE_USERNAME", "SSE_PASSWORD", err);
     if (rc) return rc;
-    if (cfg->naccounts == 0) {
+    if (cfg->naccounts == 0 && !*cfg->users_file) { /* users_load() checks the file has one */
         snprintf(err, SSE_ERR_LEN, "SSE_CLIENT_USERNAME: no account is set (set at least one of "
                                    "SSE_CLIENT_, SSE_BROADCASTER_, SSE_ADMIN_ USERNAME/PASSWORD)");
         return SSE_EINVAL;
@@ -413,7 +425,9 @@ void config_free(config_t *cfg)
     for (int i = 0; i < cfg->naccounts; i++) {
         free(cfg->accounts[i].username);
         free(cfg->accounts[i].password);
+        free(cfg->accounts[i].hash);
     }
+    free(cfg->accounts);
     for (int i = 0; i < cfg->norigins; i++) free(cfg->origins[i]);
     free(cfg->jwt_public_pem);
     memset(cfg, 0, sizeof *cfg);

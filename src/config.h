@@ -12,11 +12,11 @@ enum role { ROLE_NONE = 0, ROLE_SUBSCRIBER = 1, ROLE_PUBLISHER = 2, ROLE_ADMIN =
 /** One login account; passwords stay in memory only. */
 typedef struct account {
     char *username;
-    char *password;
+    char *password; /* SSE_* accounts; "" for SSE_USERS_FILE ones, which never match it */
+    char *hash;     /* SSE_USERS_FILE accounts: an argon2id string; NULL for SSE_* ones */
     enum role role;
 } account_t;
 
-#define CONFIG_MAX_ACCOUNTS 4
 #define CONFIG_MAX_ORIGINS 16
 
 /** Every setting, filled by config_load(); read-only once the server runs. */
@@ -50,11 +50,16 @@ typedef struct config {
     char *cookie_domain;
     int trust_client_id;      /* goSSE: a token without sub takes the client's id */
     char *jwt_public_key;     /* path of a PEM public key for RS256/ES256 tokens */
+    int max_conns_per_ip;     /* 0 = no cap */
+    int max_streams_per_user; /* 0 = no cap */
     char *jwt_public_pem;     /* its contents, read by config_load() */
     const char *jwt_public_alg; /* "RS256" or "ES256" from the key's type; NULL without one */
+    char *users_file;         /* accounts with argon2id hashes, read by users_load() */
+    int login_max_failures;   /* failed logins per address before waits start; 0 = no limit */
+    int login_max_block;      /* seconds: the longest wait after failed logins */
 
     /* Derived by config_load(). */
-    account_t accounts[CONFIG_MAX_ACCOUNTS];
+    account_t *accounts; /* the SSE_* accounts, then users_load()'s */
     int naccounts;
     char *origins[CONFIG_MAX_ORIGINS];
     int norigins;

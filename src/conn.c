@@ -308,6 +308,9 @@ void conn_close(conn_t *c, const char *why)
     c->tx->release(c);
     close(c->fd);
     c->fd = -1;
+    caps_ip_leave(&w->srv->caps, c->ip);
+    caps_stream_close(&w->srv->caps, c->ticket);
+    c->ticket = NULL;
     list_unlink(&c->pending);
     set_timer(c, WAIT_NONE, 0);
     list_remove(&c->link);

@@ -75,6 +75,7 @@ typedef struct conn {
     void *tls;      /* SSL *, when tx is TLS */
     sub_t *sub;     /* set for streams */
     struct replay *replay; /* set while a stream catches up from the history */
+    struct stream_ticket *ticket; /* the stream's place under SSE_MAX_STREAMS_PER_USER */
     char ip[46];
 } conn_t;
 

@@ -129,6 +129,7 @@ int main(int argc, char **argv)
         srv.max_conns = cfg.max_connections;
     pthread_mutex_init(&srv.bus.mu, NULL);
     pthread_mutex_init(&srv.tls_mu, NULL);
+    caps_init(&srv.caps, cfg.max_conns_per_ip, cfg.max_streams_per_user);
     if (*cfg.tls_cert) {
         srv.tls_ctx = tls_ctx_load(cfg.tls_cert, cfg.tls_key, err);
         if (!srv.tls_ctx) {
@@ -222,6 +223,7 @@ int main(int argc, char **argv)
     pthread_mutex_destroy(&srv.bus.mu);
     if (srv.tls_ctx) SSL_CTX_free(srv.tls_ctx);
     pthread_mutex_destroy(&srv.tls_mu);
+    caps_free(&srv.caps);
     config_free(&cfg);
     return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "caps.h"
 #include "log.h"
 
 struct worker;
@@ -48,6 +49,10 @@ typedef struct server {
     struct store *store;    /* the history; NULL when SSE_DB=off */
     pthread_mutex_t tls_mu; /* guards tls_ctx, which SIGHUP replaces */
     void *tls_ctx;          /* SSL_CTX * when HTTPS is on */
+    caps_t caps;            /* per-address and per-user caps */
+    struct jobs *login_jobs;        /* argon2id checks, off the loops; NULL without hashed accounts */
+    char *login_dummy_hash;         /* checked for unknown names, so they take as long as known ones */
+    struct ratelimit *login_limit;  /* failed logins per address and username; has its own lock */
 } server_t;
 
 /** Asks main() to stop the server gracefully; callable from any thread. */

@@ -99,6 +99,18 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         char ip[46];
         peer_ip(fd, ip, sizeof ip);
+        if (!caps_ip_enter(&srv->caps, ip)) {
+            atomic_fetch_sub(&srv->nconns, 1);
+            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                                       "application/json\r\nContent-Length: 45\r\nConnection: "
+                                       "close\r\n\r\n{\"error\":\"too many connections from here\"}\n";
+            ssize_t wr = write(fd, busy, sizeof busy - 1);
+            (void)wr;
+            close(fd);
+            log_warn(srv->log, "refused ip=%s reason=per-address-limit limit=%d", ip,
+                     srv->caps.max_per_ip);
+            continue;
+        }
         SSL *ssl = NULL;
         if (srv->tls_ctx) {
             pthread_mutex_lock(&srv->tls_mu); /* SIGHUP may be swapping the context */
@@ -107,6 +119,7 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
             if (!ssl) {
                 close(fd);
                 atomic_fetch_sub(&srv->nconns, 1);
+                caps_ip_leave(&srv->caps, ip);
                 log_error(srv->log, "tls: cannot create a session for ip=%s", ip);
                 continue;
             }
@@ -139,6 +152,27 @@ static void shut_down(worker_t *w)
     ev_break(w->loop, EVBREAK_ALL);
 }
 
+static void post(worker_t *w, const wmsg_t *m);
+
+/* Closes the oldest stream of a user past SSE_MAX_STREAMS_PER_USER, if it is still open. */
+static void kick(worker_t *w, stream_ticket_t *t, bool deliver)
+{
+    conn_t *c = deliver ? caps_ticket_conn(&w->srv->caps, t) : NULL;
+    if (c && c->state == CONN_STREAM && !c->close_after_write) {
+        char u[64];
+        log_info(w->srv->log, "evict ip=%s user=%s reason=streams-per-user limit=%d", c->ip,
+                 log_clean(t->user, u, sizeof u), w->srv->caps.max_per_user);
+        conn_end(c);
+    }
+    caps_ticket_unref(t);
+}
+
+void worker_kick(worker_t *w, stream_ticket_t *t)
+{
+    if (w == NULL) return;
+    post(w, &(wmsg_t){.kind = WMSG_KICK, .ticket = t});
+}
+
 static frame_t **fill_frames(wmsg_t *m)
 {
     return m->n == 1 ? &m->frame : m->frames;
@@ -147,6 +181,10 @@ static frame_t **fill_frames(wmsg_t *m)
 /* Runs one message; with deliver false (the worker is being freed) only releases it. */
 static void handle(worker_t *w, wmsg_t *m, bool deliver)
 {
+    if (m->kind == WMSG_KICK) {
+        kick(w, m->ticket, deliver);
+        return;
+    }
     if (m->kind == WMSG_FRAME) {
         if (deliver) {
             w->last_seen_id = m->frame->id;

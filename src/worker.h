@@ -15,7 +15,7 @@ struct conn;
 
 /** A message for a worker from another thread: an event to fan out, or answers for a connection. */
 typedef struct wmsg {
-    enum { WMSG_FRAME, WMSG_FILL } kind;
+    enum { WMSG_FRAME, WMSG_FILL, WMSG_KICK } kind;
     bool keep_hole; /* FILL: a new hole follows (more history pages) */
     bool end;       /* FILL: close the connection after these frames */
     bool replay;    /* FILL: a page of history for a stream */
@@ -24,6 +24,7 @@ typedef struct wmsg {
     frame_t *frame;   /* FRAME: the event; FILL with n == 1: the answer */
     frame_t **frames; /* FILL with n > 1: the answers (array freed by the worker) */
     uint64_t after;   /* FILL of a history page: the last id it covered */
+    struct stream_ticket *ticket; /* KICK: the stream to close (the message holds a ref) */
 } wmsg_t;
 
 typedef struct worker {
@@ -68,6 +69,9 @@ int worker_start(worker_t *w);
 
 /** Wakes the worker to stop: it closes every connection and its thread ends. */
 void worker_wake(worker_t *w);
+
+/** Asks w (from any thread) to close the stream t names, if still open; takes t's reference. */
+void worker_kick(worker_t *w, struct stream_ticket *t);
 
 /** Notes a stream's token expiry so the once-a-second sweep ends it in time (exp 0: none). */
 void worker_watch_expiry(worker_t *w, int64_t exp);

@@ -1,0 +1,29 @@
+/* A small thread pool for slow work that must stay off the event loops (argon2id checks). */
+#ifndef SSE_JOBS_H
+#define SSE_JOBS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct jobs jobs_t;
+
+/**
+ * One piece of work. It runs once on a pool thread with cancelled false, or, for a
+ * job still queued when the pool is freed, on the freeing thread with cancelled
+ * true (it must then answer quickly and release arg).
+ */
+typedef void (*job_fn)(void *arg, bool cancelled);
+
+/** Starts nthreads threads with room for max_queued waiting jobs. Returns NULL on failure. */
+jobs_t *jobs_new(int nthreads, size_t max_queued);
+
+/**
+ * Queues fn(arg) from any thread. Returns 0, SSE_EFULL when max_queued jobs are
+ * already waiting, or SSE_ERR when the pool is stopping; fn is not called then.
+ */
+int jobs_submit(jobs_t *j, job_fn fn, void *arg);
+
+/** Cancels the jobs still queued, waits for the running ones and the threads, frees j. */
+void jobs_free(jobs_t *j);
+
+#endif

@@ -1,0 +1,151 @@
+// CORS: a listed Origin is echoed with credentials on every response, an
+// unlisted one never is, OPTIONS preflight answers 204, `*` echoes any origin.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { SseStream, login, request, startServer, tokenFor } from './lib/server.mjs';
+
+const A = 'http://app-a.test:8000';
+const B = 'https://app-b.test';
+const EVIL = 'http://evil.test';
+
+function tokens(v) {
+  return (v || '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+}
+
+function assertCors(res, origin, what) {
+  assert.equal(res.headers['access-control-allow-origin'], origin, `${what}: ACAO`);
+  assert.equal(res.headers['access-control-allow-credentials'], 'true', `${what}: ACAC`);
+  const m = tokens(res.headers['access-control-allow-methods']);
+  for (const x of ['get', 'post', 'options']) assert.ok(m.includes(x), `${what}: methods ${res.headers['access-control-allow-methods']} has ${x}`);
+  const h = tokens(res.headers['access-control-allow-headers']);
+  for (const x of ['content-type', 'authorization', 'last-event-id']) assert.ok(h.includes(x), `${what}: headers ${res.headers['access-control-allow-headers']} has ${x}`);
+  assert.ok(tokens(res.headers.vary).includes('origin'), `${what}: Vary has Origin (${res.headers.vary})`);
+}
+
+function assertNotEchoed(res, what) {
+  const v = res.headers['access-control-allow-origin'];
+  assert.notEqual(v, EVIL, `${what}: unlisted origin echoed`);
+  assert.notEqual(v, '*', `${what}: wildcard with credentials`);
+}
+
+describe('CORS with a list of origins', () => {
+  let srv;
+  let pub;
+  let sub;
+  before(async () => {
+    srv = await startServer({ env: { ALLOWED_ORIGIN: `${A}, ${B}`, SSE_HEARTBEAT: 60 } });
+    pub = await tokenFor(srv, 'pub');
+    sub = await tokenFor(srv, 'sub');
+  });
+  after(async () => { if (srv) await srv.stopClean(); });
+
+  // Requests covering every route and several status codes.
+  const calls = () => [
+    ['login 200', 'POST', '/login', { body: { username: 'e2e-sub', password: 'sub-Pw-9f3k2j', id: 'c' } }, 200],
+    ['login 401', 'POST', '/login', { body: { username: 'e2e-sub', password: 'no' } }, 401],
+    ['login 400', 'POST', '/login', { body: '{', headers: { 'Content-Type': 'application/json' } }, 400],
+    ['broadcast 201', 'POST', '/broadcast', { body: { content: 'x' }, headers: { Authorization: `Bearer ${pub}` } }, 201],
+    ['broadcast 403', 'POST', '/broadcast', { body: { content: 'x' }, headers: { Authorization: `Bearer ${sub}` } }, 403],
+    ['broadcast 401', 'POST', '/broadcast', { body: { content: 'x' } }, 401],
+    ['events 401', 'GET', '/events', {}, 401],
+    ['admin 401', 'POST', '/admin/stop', {}, 401],
+    ['healthz 200', 'GET', '/healthz', {}, 200],
+    ['example 200', 'GET', '/example', {}, 200],
+    ['404', 'GET', '/nope', {}, 404],
+    ['405', 'GET', '/login', {}, 405],
+  ];
+
+  test('listed origin is echoed on every response', async () => {
+    for (const origin of [A, B]) {
+      for (const [what, m, p, o, status] of calls()) {
+        const r = await request(srv, m, p, { ...o, headers: { ...(o.headers || {}), Origin: origin } });
+        assert.equal(r.status, status, `${what} status`);
+        assertCors(r, origin, `${what} (${origin})`);
+      }
+    }
+  });
+
+  test('listed origin is echoed on the event stream head', async () => {
+    const s = new SseStream(srv.port, { bearer: sub, headers: { Origin: B } });
+    const h = await s.ready();
+    s.close();
+    assert.equal(h.status, 200);
+    assertCors({ headers: h.headers }, B, 'events 200');
+  });
+
+  test('unlisted origin is not echoed (nor *)', async () => {
+    for (const [what, m, p, o, status] of calls()) {
+      const r = await request(srv, m, p, { ...o, headers: { ...(o.headers || {}), Origin: EVIL } });
+      assert.equal(r.status, status, `${what} status`);
+      assertNotEchoed(r, what);
+    }
+    const s = new SseStream(srv.port, { bearer: sub, headers: { Origin: EVIL } });
+    const h = await s.ready();
+    s.close();
+    assertNotEchoed({ headers: h.headers }, 'events 200');
+    // Near misses of a listed origin are not listed either.
+    for (const o of [`${A}/`, 'http://app-a.test', `${A}.evil.test`, 'HTTP://APP-A.TEST:8000x']) {
+      const r = await request(srv, 'GET', '/healthz', { headers: { Origin: o } });
+      assert.notEqual(r.headers['access-control-allow-origin'], o, `near miss ${o} echoed`);
+      assert.notEqual(r.headers['access-control-allow-origin'], '*');
+    }
+  });
+
+  test('OPTIONS preflight -> 204 with CORS headers, no body', async () => {
+    for (const p of ['/events', '/login', '/broadcast', '/admin/stop', '/nope']) {
+      const r = await request(srv, 'OPTIONS', p, {
+        headers: { Origin: A, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type, authorization' },
+      });
+      assert.equal(r.status, 204, p);
+      assert.equal(r.buf.length, 0, `${p}: empty body`);
+      assertCors(r, A, `OPTIONS ${p}`);
+    }
+    const r = await request(srv, 'OPTIONS', '/events', { headers: { Origin: EVIL, 'Access-Control-Request-Method': 'GET' } });
+    assert.equal(r.status, 204);
+    assertNotEchoed(r, 'OPTIONS from unlisted origin');
+  });
+
+  test('credentialed cross-origin flow: login from origin, cookie back on /events', async () => {
+    const l = await login(srv, 'sub', 'xo-user', { headers: { Origin: A } });
+    assert.equal(l.status, 200);
+    assertCors(l, A, 'login');
+    const s = new SseStream(srv.port, { headers: { Origin: A, Cookie: `sse_token=${l.cookie}` } });
+    const h = await s.ready();
+    s.close();
+    assert.equal(h.status, 200);
+    assert.equal(h.headers['access-control-allow-origin'], A);
+  });
+});
+
+describe('CORS with ALLOWED_ORIGIN=*', () => {
+  let srv;
+  before(async () => { srv = await startServer({ env: { ALLOWED_ORIGIN: '*' } }); });
+  after(async () => { if (srv) await srv.stopClean(); });
+
+  test('any origin is echoed (never a literal *, which breaks cookies)', async () => {
+    for (const o of ['http://x.test', 'https://y.example:4443']) {
+      const r = await request(srv, 'GET', '/healthz', { headers: { Origin: o } });
+      assert.equal(r.status, 200);
+      assertCors(r, o, `* ${o}`);
+      const p = await request(srv, 'OPTIONS', '/events', { headers: { Origin: o, 'Access-Control-Request-Method': 'GET' } });
+      assert.equal(p.status, 204);
+      assertCors(p, o, `* OPTIONS ${o}`);
+    }
+  });
+});
+
+describe('CORS with no ALLOWED_ORIGIN', () => {
+  let srv;
+  before(async () => { srv = await startServer({ env: { ALLOWED_ORIGIN: null } }); });
+  after(async () => { if (srv) await srv.stopClean(); });
+
+  test('no origin is echoed', async () => {
+    const r = await request(srv, 'GET', '/healthz', { headers: { Origin: EVIL } });
+    assert.equal(r.status, 200);
+    assertNotEchoed(r, 'healthz');
+    const o = await request(srv, 'OPTIONS', '/events', { headers: { Origin: EVIL, 'Access-Control-Request-Method': 'GET' } });
+    assert.equal(o.status, 204);
+    assertNotEchoed(o, 'OPTIONS');
+  });
+});
