@@ -3,7 +3,7 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -Ibuild/gen $(WARN) -MMD -MP
-LDLIBS := -lev -lhttp_parser -ljansson -ljwt -lsqlite3 -lssl -lcrypto -lpthread
+LDLIBS := -lev -lhttp_parser -ljansson -ljwt -lsqlite3 -lssl -lcrypto -lsodium -lpthread
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 SRCS := $(sort $(wildcard src/*.c))
@@ -21,6 +21,8 @@ ASSET_FILES := web/example.html web/sse-client.js web/sse-client.mjs
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/tests/%)
 ASAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
+
+SSEHUB_WORKERS ?=
 
 .PHONY: all run test setup setup-test unit e2e browser asan test-asan clean format env
 
@@ -82,11 +84,12 @@ run: setup
 unit: $(UNIT_BINS)
 	@for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs 2 || exit 1; done
 
+# SSEHUB_WORKERS sets SSE_WORKERS for every server the suites start (default: one per core).
 e2e: build/ssehub
-	node --test --test-concurrency=1 tests/e2e/
+	SSEHUB_WORKERS=$(SSEHUB_WORKERS) node --test --test-concurrency=1 tests/e2e/
 
 browser: build/ssehub
-	node --test --test-concurrency=1 tests/browser/
+	SSEHUB_WORKERS=$(SSEHUB_WORKERS) node --test --test-concurrency=1 tests/browser/
 
 # Criterion counts a test as passed even when a sanitizer reported in it: read the reports too.
 test-asan: build/asan/ssehub $(ASAN_UNIT_BINS)
@@ -97,14 +100,16 @@ test-asan: build/asan/ssehub $(ASAN_UNIT_BINS)
 	  if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' build/asan/logs/$$(basename $$t).log; then \
 	    echo "sanitizer report in $$t"; exit 1; fi; done
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	SSEHUB_BIN=$(CURDIR)/build/asan/ssehub node --test --test-concurrency=1 tests/e2e/
+	SSEHUB_WORKERS=1 SSEHUB_BIN=$(CURDIR)/build/asan/ssehub node --test --test-concurrency=1 tests/e2e/
 
+# Every suite: e2e with 4 workers here and with 1 under the sanitizers, so both shapes are covered.
 test: setup-test
-	@$(MAKE) --no-print-directory build/ssehub $(UNIT_BINS)
+	@$(MAKE) --no-print-directory build/ssehub build/ssebench $(UNIT_BINS)
 	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory e2e
+	@$(MAKE) --no-print-directory e2e SSEHUB_WORKERS=4
 	@$(MAKE) --no-print-directory browser
 	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory bench-quick
 
 format:
 	clang-format -i src/*.c src/*.h tests/unit/*.c

@@ -347,9 +347,10 @@ void conn_begin_stream(conn_t *c, sub_t *sub)
     if (!ev_is_active(&c->rio)) ev_io_start(w->loop, &c->rio);
 }
 
-/* Parses and answers every complete request in the buffer, in order. */
-static void process_requests(conn_t *c)
+/* Parses and answers every complete request in the buffer, in order; returns how many. */
+static int process_requests(conn_t *c)
 {
+    int handled = 0;
     const config_t *cfg = c->w->srv->cfg;
     http_limits_t lim = {.max_header_bytes = (size_t)cfg->max_header_bytes,
                          .max_body_bytes = (size_t)cfg->max_body_bytes};
@@ -362,10 +363,11 @@ static void process_requests(conn_t *c)
         if (used == HTTP_ERROR) {
             log_info(c->w->srv->log, "bad-request ip=%s status=%d", c->ip, status);
             respond(c, NULL, status, NULL, NULL, 0, NULL);
-            return;
+            return handled;
         }
         router_dispatch(c, &req);
-        if (c->state != CONN_REQUEST) return; /* a stream, or closed */
+        handled++;
+        if (c->state != CONN_REQUEST) return handled; /* a stream, or closed */
         memmove(c->rbuf, c->rbuf + used, c->rlen - (uint32_t)used);
         c->rlen -= (uint32_t)used;
         if (c->qbytes > PAUSE_READ_BYTES) { /* the client is not reading its answers */
@@ -373,6 +375,7 @@ static void process_requests(conn_t *c)
             break;
         }
     }
+    return handled;
 }
 
 /* Reads what a stream or a lingering connection sends: nothing useful, only EOF matters. */
@@ -417,10 +420,12 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
         conn_close(c, n == 0 ? "client closed" : "read error");
         return;
     }
-    process_requests(c);
+    int handled = process_requests(c);
     if (c->state != CONN_REQUEST) return;
     if (c->close_after_write) {
         set_timer(c, WAIT_NONE, 0); /* the answer is on its way; lingering has its own deadline */
+    } else if (c->rlen == 0 && handled == 0) {
+        /* No request bytes yet (a TLS handshake in progress): the deadline already running holds. */
     } else if (c->rlen == 0) {
         if (c->rcap > READ_CHUNK) { /* keep no big buffer for an idle client */
             free(c->rbuf);

@@ -65,6 +65,8 @@ export async function startServer({ allowedOrigin = "", port = 0, env = {}, cwd 
     ALLOWED_ORIGIN: allowedOrigin,
     SSE_RETRY: "500",
     SSE_LOG_LEVEL: "debug",
+    /* `make test` runs the suites with several worker counts. */
+    ...(process.env.SSEHUB_WORKERS ? { SSE_WORKERS: process.env.SSEHUB_WORKERS } : {}),
     ...env,
   };
   /* Sanitizer settings pass through so SSEHUB_BIN may name an ASan build. */

@@ -46,6 +46,8 @@ export function serverEnv(overrides = {}, { defaults = true } = {}) {
       SSE_ADMIN_PASSWORD: ACCOUNTS.admin.password,
       SSE_LOG_LEVEL: 'info',
     });
+    // `make test` runs the suite with several worker counts.
+    if (process.env.SSEHUB_WORKERS) env.SSE_WORKERS = process.env.SSEHUB_WORKERS;
   }
   for (const [k, v] of Object.entries(overrides)) {
     if (v === null || v === undefined) delete env[k];
