@@ -104,6 +104,8 @@ else
         "rate10-10k|-n 10000 --count 50 --rate 10 --depth 16|rate"
         "pubs-100-c1|-n 100 --count 3000 --conns 1 --depth 1|pub"
         "pubs-100-c4|-n 100 --count 3000 --conns 4 --depth 1|pub"
+        "fast-10k-r20|-n 10000 --count 200 --rate 20 --depth 16 --size 1000|rate|SSE_MAX_QUEUE_BYTES=65536 SSE_STREAM_SNDBUF=16384"
+        "slow10-10k-r20|-n 10000 --count 200 --rate 20 --depth 16 --size 1000 --slow-pct 10|rate|SSE_MAX_QUEUE_BYTES=65536 SSE_STREAM_SNDBUF=16384"
         "idle-10k|-n 10000 --count 0 --hold 2|idle"
         "idle-max|-n 20000 --count 0 --hold 2 --connect-timeout 40|cap"
     )
@@ -120,9 +122,10 @@ wait_port() {
     return 1
 }
 
-# start_server KIND PORT LOG: sets SPID.
+# start_server KIND PORT LOG [VAR=VALUE...]: sets SPID. The settings go to ssehub only.
 start_server() {
     local kind=$1 port=$2 log=$3
+    shift 3
     if [ "$kind" = raw ]; then
         $PIN_S "$BENCH" raw --host 127.0.0.1 --port "$port" --duration 900 2>"$log" &
         SPID=$!
@@ -132,7 +135,7 @@ start_server() {
         (cd "$dir" && exec env SSE_HOST=127.0.0.1 SSE_PORT="$port" SSE_APP_KEY="$APP_KEY" \
             SSE_BROADCASTER_USERNAME=$PUB_USER SSE_BROADCASTER_PASSWORD=$PUB_PASS \
             SSE_CLIENT_USERNAME=$SUB_USER SSE_CLIENT_PASSWORD=$SUB_PASS \
-            SSE_WORKERS="$WORKERS" SSE_LOG_LEVEL=warn $PIN_S "$SSEHUB") 2>"$log" &
+            SSE_WORKERS="$WORKERS" SSE_LOG_LEVEL=warn "$@" $PIN_S "$SSEHUB") 2>"$log" &
         SPID=$!
     fi
     wait_port "$port" "$SPID"
@@ -163,13 +166,14 @@ selected() {
 echo "ssebench: servers [$SERVERS], reps $REPS, server on cpu $SCPU, load on cpu $LCPU, SSE_WORKERS=$WORKERS" >&2
 echo "ssebench: raw results -> $OUT" >&2
 for sc in "${SCENARIOS[@]}"; do
-    IFS='|' read -r name args kind <<<"$sc"
+    IFS='|' read -r name args kind senv <<<"$sc"
     selected "$name" || continue
     for rep in $(seq 1 "$REPS"); do
         for srv in $SERVERS; do
             port=$("$BENCH" freeport)
             log="$WORK/$srv-$name-$rep.log"
-            if ! start_server "$srv" "$port" "$log"; then
+            # shellcheck disable=SC2086 # senv is a list of VAR=VALUE words
+            if ! start_server "$srv" "$port" "$log" $senv; then
                 echo "scenario=$name server=$srv rep=$rep kind=$kind error=server_start" >>"$OUT"
                 echo "  $name/$srv#$rep: server did not start: $(tail -n 3 "$log" | tr '\n' ' ')" >&2
                 stop_server
@@ -221,6 +225,7 @@ function add(key, v) { vals[key] = (key in vals) ? vals[key] " " v : v }
     if (f["missing"] + 0 > 0) bad = bad " missing=" f["missing"]
     if (f["dups"] + 0 > 0) bad = bad " dups=" f["dups"]
     if (f["dropped"] + 0 > 0) bad = bad " dropped=" f["dropped"]
+    if (f["slow"] + 0 > 0) { w = "slow=" f["slow"] "/dropped=" f["slow_dropped"]; if (!((id, "slow") in noted)) { noted[id, "slow"] = 1; notes[id] = notes[id] " " w } }
     if (f["pub_errors"] + 0 > 0 || f["pub_4xx"] + 0 > 0 || f["pub_5xx"] + 0 > 0) bad = bad " pub_err=" (f["pub_errors"] + f["pub_4xx"] + f["pub_5xx"])
     if (f["kind"] != "idle" && f["kind"] != "cap" && f["pub_ok"] + 0 == 0) bad = bad " no_publishes"
     if (bad != "") {

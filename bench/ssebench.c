@@ -434,6 +434,7 @@ struct cfg {
     double drain;
     uint64_t expect;
     double hold;
+    int slow_pct; /* this percentage of streams stops reading once connected */
     /* pub */
     char pub_login[256];
     char pub_bearer[2048];
@@ -475,6 +476,7 @@ struct sub_result {
     int ready;        /* connect phase over */
     int finished;     /* sub loop ended */
     uint64_t target, connected, failed, dropped;
+    uint64_t slow, slow_dropped; /* streams that never read (--slow-pct), and those the server closed */
     uint64_t deliveries, unique, dups, missing, conns_missing, comments, bad_status;
     uint64_t first_rx_ns, last_rx_ns, ready_ns;
     struct hist lat;
@@ -504,7 +506,7 @@ static void sh_set(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 /* sub mode                                                            */
 /* ------------------------------------------------------------------ */
 
-enum { S_IDLE, S_CONNECTING, S_HEAD, S_STREAM, S_CLOSED, S_FAILED };
+enum { S_IDLE, S_CONNECTING, S_HEAD, S_STREAM, S_CLOSED, S_FAILED, S_SLOW };
 
 struct sconn {
     int fd;
@@ -628,6 +630,10 @@ static void sub_start(struct subctx *x, long i)
     set_linger0(fd);
     int one = 1;
     setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    if (i % 100 < x->cfg->slow_pct) { /* fills quickly, like a stalled mobile client */
+        int small = 4096;
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    }
     struct sockaddr_in src = {.sin_family = AF_INET};
     uint32_t a = 0x7f000001u + (uint32_t)((i + x->cfg->src_offset) % x->cfg->src_addrs);
     src.sin_addr.s_addr = htonl(a);
@@ -732,6 +738,13 @@ static void sub_event(struct subctx *x, long i, uint32_t evs, char *buf, size_t 
             x->pending--;
             x->r->connected++;
             x->last_progress_ns = now;
+            if (i % 100 < x->cfg->slow_pct) { /* a subscriber that never reads again */
+                c->state = S_SLOW;
+                x->r->slow++;
+                struct epoll_event ev = {.events = 0, .data.u64 = (uint64_t)i};
+                epoll_ctl(x->ep, EPOLL_CTL_MOD, c->fd, &ev);
+                return;
+            }
         }
         if (off < (size_t)r)
             sub_feed(c, x->r, buf + off, (size_t)r - off, now);
@@ -878,6 +891,16 @@ static void sub_run(struct cfg *cfg, struct sub_result *r)
         expect = g_sh->expect;
     for (long i = 0; i < x.n; i++) {
         struct sconn *c = &x.conns[i];
+        if (c->state == S_SLOW) { /* closed by the server? read to the end of what it sent */
+            for (int rounds = 0; rounds < 4096; rounds++) {
+                ssize_t rr = recv(c->fd, buf, bufcap, MSG_DONTWAIT);
+                if (rr > 0)
+                    continue;
+                if (rr == 0 || (rr < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+                    r->slow_dropped++;
+                break;
+            }
+        }
         if ((c->state == S_STREAM || c->state == S_CLOSED) && expect && c->got < expect) {
             r->missing += expect - c->got;
             r->conns_missing++;
@@ -1543,10 +1566,11 @@ static void print_sub(FILE *f, const struct sub_result *r, uint64_t pub_start)
     double span = r->last_rx_ns > t0 ? (double)(r->last_rx_ns - t0) / 1e9 : 0;
     fprintf(f,
             "target=%" PRIu64 " connected=%" PRIu64 " failed=%" PRIu64 " bad_status=%" PRIu64
-            " dropped=%" PRIu64 " deliveries=%" PRIu64 " unique=%" PRIu64 " dups=%" PRIu64
+            " dropped=%" PRIu64 " slow=%" PRIu64 " slow_dropped=%" PRIu64 " deliveries=%" PRIu64 " unique=%" PRIu64 " dups=%" PRIu64
             " missing=%" PRIu64 " conns_missing=%" PRIu64 " comments=%" PRIu64
             " deliv_s=%.0f p50_us=%.1f p99_us=%.1f max_us=%.1f",
-            r->target, r->connected, r->failed, r->bad_status, r->dropped, r->deliveries, r->unique,
+            r->target, r->connected, r->failed, r->bad_status, r->dropped, r->slow, r->slow_dropped,
+            r->deliveries, r->unique,
             r->dups, r->missing, r->conns_missing, r->comments,
             span > 0 ? (double)r->deliveries / span : 0, (double)hist_pct(&r->lat, 0.50) / 1e3,
             (double)hist_pct(&r->lat, 0.99) / 1e3, (double)r->lat.max / 1e3);
@@ -1688,6 +1712,8 @@ static int load_main(struct cfg *cfg)
         tot.failed += r->failed;
         tot.bad_status += r->bad_status;
         tot.dropped += r->dropped;
+        tot.slow += r->slow;
+        tot.slow_dropped += r->slow_dropped;
         tot.deliveries += r->deliveries;
         tot.unique += r->unique;
         tot.dups += r->dups;
@@ -1742,6 +1768,7 @@ static void usage(void)
         "         --sub-login user:pass  --auth query|bearer  --window W (256 connects in flight)\n"
         "         --connect-timeout S (60)  --expect E (stop when each stream got E)\n"
         "         --hold S (stay S seconds after connecting)  --drain S (5, after publisher ends)\n"
+        "         --slow-pct P (P%% of streams stop reading once connected; the server should drop them)\n"
         "pub:     --count M (1000)  --rate R (events/s, 0 = as fast as accepted)  --conns C (1)\n"
         "         --depth D (1, pipelined requests per conn)  --size B (64, content bytes)\n"
         "         --pub-bearer JWT | --pub-login user:pass  --type T\n"
@@ -1787,6 +1814,8 @@ static void parse_args(struct cfg *c, int argc, char **argv)
             c->expect = strtoull(v, NULL, 10);
         else if (ARG("--hold"))
             c->hold = atof(v);
+        else if (ARG("--slow-pct"))
+            c->slow_pct = atoi(v);
         else if (ARG("--pub-login"))
             snprintf(c->pub_login, sizeof c->pub_login, "%s", v);
         else if (ARG("--pub-bearer"))

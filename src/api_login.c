@@ -136,7 +136,8 @@ static void login_job(void *arg, bool cancelled)
 {
     login_req_t *rq = arg;
     const server_t *srv = rq->w->srv;
-    frame_t *f = cancelled ? error_frame(&rq->meta, 503, "the server is stopping", NULL) : login_answer(srv, rq);
+    frame_t *f = cancelled ? error_frame(&rq->meta, 503, "the server is stopping", NULL)
+                           : login_answer(srv, rq);
     worker_post_fill(rq->w, rq->c, &f, 1, rq->meta.keep_alive ? 0 : FILL_END, 0);
     login_req_free(rq);
 }
@@ -187,7 +188,8 @@ void api_login(conn_t *c, const http_request_t *req)
     conn_hold(c);
     int rc = jobs_submit(srv->login_jobs, login_job, rq);
     if (rc) {
-        const char *msg = rc == SSE_EFULL ? "too many logins in progress; retry shortly" : "the server is stopping";
+        const char *msg = rc == SSE_EFULL ? "too many logins in progress; retry shortly"
+                                          : "the server is stopping";
         frame_t *f = error_frame(&rq->meta, 503, msg, "Retry-After: 1\r\n");
         conn_fill(c, &f, 1, false, !rq->meta.keep_alive);
         login_req_free(rq);

@@ -56,6 +56,8 @@ static const setting_t settings[] = {
       "seconds an idle keep-alive connection is kept open"),
     I("SSE_MAX_QUEUE_BYTES", max_queue_bytes, "1048576", 1024, 1073741824,
       "bytes queued for one subscriber before it is dropped"),
+    I("SSE_STREAM_SNDBUF", stream_sndbuf, "0", 0, 67108864,
+      "kernel send buffer of each stream in bytes (0 = the kernel's autotuning, up to tcp_wmem)"),
     I("SSE_WORKERS", workers, "0", 0, 256, "worker threads (0 = one per core)"),
     S("SSE_DB", db_path, "./data/ssehub.db", "history database file (\"off\" = no history)"),
     D("SSE_HISTORY_MAX_AGE", history_max_age, "7d", 0, 3650L * 86400,

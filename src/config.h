@@ -39,6 +39,7 @@ typedef struct config {
     int header_timeout; /* seconds */
     int idle_timeout;   /* seconds */
     int max_queue_bytes;
+    int stream_sndbuf; /* 0 = kernel default */
     int workers;
     char *db_path;          /* "" or "off": no history */
     int history_max_age;    /* seconds, 0 = keep */

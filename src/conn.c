@@ -338,6 +338,9 @@ void conn_begin_stream(conn_t *c, sub_t *sub)
     worker_t *w = c->w;
     c->state = CONN_STREAM;
     c->sub = sub;
+    int sndbuf = w->srv->cfg->stream_sndbuf;
+    if (sndbuf > 0) /* bounds what a stalled reader holds in the kernel, beyond our own queue */
+        setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     free(c->rbuf); /* a stream reads nothing more: keep no buffer */
     c->rbuf = NULL;
     c->rlen = c->rcap = 0;
