@@ -11,18 +11,24 @@
 #include "common.h"
 #include "config.h"
 #include "conn_tls.h"
+#include "jobs.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "server.h"
 #include "store.h"
+#include "users.h"
 #include "worker.h"
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: ssehub [--env-file PATH] [--help] [--version]\n\n"
+    fprintf(out, "Usage: ssehub [--env-file PATH] [--help] [--version]\n"
+                 "       ssehub passwd [--user NAME --role ROLE] < password\n\n"
                  "A Server-Sent Events notification server, compatible with goSSE.\n\n"
                  "  --env-file PATH  read settings from PATH instead of ./.env\n"
                  "  --help           show this help and exit\n"
-                 "  --version        print the version and exit\n\n");
+                 "  --version        print the version and exit\n"
+                 "  passwd           print the argon2id hash of the password on stdin, or with\n"
+                 "                   --user and --role a whole SSE_USERS_FILE line\n\n");
     config_print_help(out);
 }
 
@@ -80,6 +86,7 @@ int main(int argc, char **argv)
 {
     const char *env_path = ".env";
     int env_optional = 1;
+    if (argc > 1 && strcmp(argv[1], "passwd") == 0) return users_passwd_main(argc - 1, argv + 1);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
@@ -113,6 +120,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "ssehub: %s\n", err);
         return 1;
     }
+    if (users_load(&cfg, err)) {
+        fprintf(stderr, "ssehub: %s\n", err);
+        return 1;
+    }
     static log_t lg;
     lg.level = (enum log_level)log_level_parse(cfg.log_level);
     lg.fd = STDERR_FILENO;
@@ -129,6 +140,15 @@ int main(int argc, char **argv)
         srv.max_conns = cfg.max_connections;
     pthread_mutex_init(&srv.bus.mu, NULL);
     pthread_mutex_init(&srv.tls_mu, NULL);
+    srv.login_limit = ratelimit_new(cfg.login_max_failures, cfg.login_max_block, RATELIMIT_MAX_KEYS);
+    if (users_any_hashed(&cfg)) { /* argon2id checks run on their own threads, never on a loop */
+        srv.login_dummy_hash = users_dummy_hash();
+        srv.login_jobs = srv.login_dummy_hash ? jobs_new(USERS_CHECK_THREADS, USERS_CHECK_QUEUE) : NULL;
+        if (!srv.login_jobs) {
+            fprintf(stderr, "ssehub: SSE_USERS_FILE: cannot start the password checks\n");
+            return 1;
+        }
+    }
     caps_init(&srv.caps, cfg.max_conns_per_ip, cfg.max_streams_per_user);
     if (*cfg.tls_cert) {
         srv.tls_ctx = tls_ctx_load(cfg.tls_cert, cfg.tls_key, err);
@@ -211,6 +231,8 @@ int main(int argc, char **argv)
     atomic_store(&srv.stopping, 1);
     for (int i = 0; i < nworkers; i++) worker_wake(srv.workers[i]);
     for (int i = 0; i < nworkers; i++) worker_join(srv.workers[i]);
+    /* Logins still queued get 503; their answers, like the running ones', land in the inboxes. */
+    jobs_free(srv.login_jobs);
     /* Commits still queued complete now; their answers land in inboxes that worker_free() drains. */
     if (srv.store) {
         srv.store->ops->bounds(srv.store, &bounds);
@@ -223,6 +245,8 @@ int main(int argc, char **argv)
     pthread_mutex_destroy(&srv.bus.mu);
     if (srv.tls_ctx) SSL_CTX_free(srv.tls_ctx);
     pthread_mutex_destroy(&srv.tls_mu);
+    ratelimit_free(srv.login_limit);
+    free(srv.login_dummy_hash);
     caps_free(&srv.caps);
     config_free(&cfg);
     return 0;
