@@ -268,6 +268,33 @@ END {
     if (nbad > 0) exit 1
 }' "$OUT"
 trc=$?
+
+# ---- history replay ------------------------------------------------------
+# Time for a client with Last-Event-ID: 0 to receive REPLAY_N stored events
+# (connect to last event parsed), ssehub only (raw keeps no history).
+if [ $QUICK = 1 ]; then REPLAY_N=1000; else REPLAY_N=10000; fi
+if selected replay && [[ " $SERVERS " == *" ssehub "* ]]; then
+    port=$("$BENCH" freeport)
+    if start_server ssehub "$port" "$WORK/replay.log"; then
+        "$BENCH" pub --port "$port" --pub-login "$PUB_USER:$PUB_PASS" --type sse --count "$REPLAY_N" \
+            --conns 4 --depth 16 --duration 60 >/dev/null 2>&1
+        times=""
+        for rep in $(seq 1 $((REPS * 3))); do
+            res=$($PIN_L "$BENCH" sub --port "$port" -n 1 --sub-login "$SUB_USER:$SUB_PASS" --type sse \
+                --last-event-id 0 --expect "$REPLAY_N" --duration 30 2>/dev/null | tail -n 1)
+            echo "scenario=replay-$REPLAY_N server=ssehub rep=$rep kind=replay $res" >>"$OUT"
+            u=$(echo "$res" | grep -o 'unique=[0-9]*' | cut -d= -f2)
+            [ "${u:-0}" = "$REPLAY_N" ] || { echo "replay: got ${u:-0} of $REPLAY_N events" >&2; trc=1; }
+            times="$times $(echo "$res" | grep -o 'start_to_last_ms=[0-9.]*' | cut -d= -f2)"
+        done
+        stop_server
+        echo "$times" | tr ' ' '\n' | grep . | sort -n | awk -v n="$REPLAY_N" '
+            { v[++k] = $1 } END { printf "\nreplay of %d missed events (Last-Event-ID: 0), connect to last event: median %.1f ms, min %.1f, max %.1f, runs %d\n", n, (k % 2) ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2, v[1], v[k], k }'
+    else
+        echo "replay: server did not start" >&2
+        trc=1
+    fi
+fi
 echo >&2
 echo "subs = streams connected (median); latency = publisher send -> subscriber parse, CLOCK_MONOTONIC;" >&2
 echo "RSS B/sub = server VmRSS delta over the connected idle streams; server CPU = publish phase (idle rows: connect phase)." >&2

@@ -435,6 +435,7 @@ struct cfg {
     uint64_t expect;
     double hold;
     int slow_pct; /* this percentage of streams stops reading once connected */
+    char last_event_id[24]; /* sent as Last-Event-ID: the stream starts with a history replay */
     /* pub */
     char pub_login[256];
     char pub_bearer[2048];
@@ -478,7 +479,7 @@ struct sub_result {
     uint64_t target, connected, failed, dropped;
     uint64_t slow, slow_dropped; /* streams that never read (--slow-pct), and those the server closed */
     uint64_t deliveries, unique, dups, missing, conns_missing, comments, bad_status;
-    uint64_t first_rx_ns, last_rx_ns, ready_ns;
+    uint64_t first_rx_ns, last_rx_ns, ready_ns, start_ns;
     struct hist lat;
 };
 
@@ -773,13 +774,15 @@ static void build_sub_request(struct subctx *x)
         }
         path[pl] = 0;
     }
-    char auth[2200] = "";
+    char auth[2200] = "", resume[64] = "";
     if (c->bearer[0] && strcmp(c->auth_mode, "bearer") == 0)
         snprintf(auth, sizeof auth, "Authorization: Bearer %s\r\n", c->bearer);
+    if (c->last_event_id[0])
+        snprintf(resume, sizeof resume, "Last-Event-ID: %s\r\n", c->last_event_id);
     x->reqlen = snprintf(x->req, sizeof x->req,
                          "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
-                         "Cache-Control: no-cache\r\n%s\r\n",
-                         path, c->host, c->port, auth);
+                         "Cache-Control: no-cache\r\n%s%s\r\n",
+                         path, c->host, c->port, auth, resume);
     if (x->reqlen >= (int)sizeof x->req)
         die("request too long");
 }
@@ -820,6 +823,7 @@ static void sub_run(struct cfg *cfg, struct sub_result *r)
     char *buf = malloc(bufcap);
     struct epoll_event *evs = calloc(MAX_EVENTS_EPOLL, sizeof *evs);
     uint64_t t0 = now_ns();
+    r->start_ns = t0;
     uint64_t deadline = t0 + (uint64_t)(cfg->duration * 1e9);
     uint64_t conn_deadline = t0 + (uint64_t)(cfg->connect_timeout * 1e9);
     uint64_t hold_end = 0;
@@ -1568,12 +1572,13 @@ static void print_sub(FILE *f, const struct sub_result *r, uint64_t pub_start)
             "target=%" PRIu64 " connected=%" PRIu64 " failed=%" PRIu64 " bad_status=%" PRIu64
             " dropped=%" PRIu64 " slow=%" PRIu64 " slow_dropped=%" PRIu64 " deliveries=%" PRIu64 " unique=%" PRIu64 " dups=%" PRIu64
             " missing=%" PRIu64 " conns_missing=%" PRIu64 " comments=%" PRIu64
-            " deliv_s=%.0f p50_us=%.1f p99_us=%.1f max_us=%.1f",
+            " deliv_s=%.0f p50_us=%.1f p99_us=%.1f max_us=%.1f start_to_last_ms=%.1f",
             r->target, r->connected, r->failed, r->bad_status, r->dropped, r->slow, r->slow_dropped,
             r->deliveries, r->unique,
             r->dups, r->missing, r->conns_missing, r->comments,
             span > 0 ? (double)r->deliveries / span : 0, (double)hist_pct(&r->lat, 0.50) / 1e3,
-            (double)hist_pct(&r->lat, 0.99) / 1e3, (double)r->lat.max / 1e3);
+            (double)hist_pct(&r->lat, 0.99) / 1e3, (double)r->lat.max / 1e3,
+            r->last_rx_ns > r->start_ns && r->start_ns ? (double)(r->last_rx_ns - r->start_ns) / 1e6 : 0.0);
 }
 
 static void print_pub(FILE *f, const struct pub_result *r)
@@ -1769,6 +1774,7 @@ static void usage(void)
         "         --connect-timeout S (60)  --expect E (stop when each stream got E)\n"
         "         --hold S (stay S seconds after connecting)  --drain S (5, after publisher ends)\n"
         "         --slow-pct P (P%% of streams stop reading once connected; the server should drop them)\n"
+        "         --last-event-id N (send Last-Event-ID: N; with --expect M, time the replay of M events)\n"
         "pub:     --count M (1000)  --rate R (events/s, 0 = as fast as accepted)  --conns C (1)\n"
         "         --depth D (1, pipelined requests per conn)  --size B (64, content bytes)\n"
         "         --pub-bearer JWT | --pub-login user:pass  --type T\n"
@@ -1816,6 +1822,8 @@ static void parse_args(struct cfg *c, int argc, char **argv)
             c->hold = atof(v);
         else if (ARG("--slow-pct"))
             c->slow_pct = atoi(v);
+        else if (ARG("--last-event-id"))
+            snprintf(c->last_event_id, sizeof c->last_event_id, "%s", v);
         else if (ARG("--pub-login"))
             snprintf(c->pub_login, sizeof c->pub_login, "%s", v);
         else if (ARG("--pub-bearer"))
