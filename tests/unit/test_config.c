@@ -333,7 +333,8 @@ static const bound_t bounds[] = {
     {"SSE_MAX_BODY_BYTES", 0, 67108864},
     {"SSE_HEADER_TIMEOUT", 1, 3600},
     {"SSE_IDLE_TIMEOUT", 1, 86400},
-    {"SSE_MAX_QUEUE_BYTES", "SSE_STREAM_SNDBUF", 1024, 1073741824},
+    {"SSE_MAX_QUEUE_BYTES", 1024, 1073741824},
+    {"SSE_STREAM_SNDBUF", 0, 67108864},
     {"SSE_WORKERS", 0, 256},
     {"SSE_HISTORY_MAX_EVENTS", 0, 2000000000},
     {"SSE_DB_MAX_BYTES", 0, 2000000000},
@@ -351,6 +352,7 @@ static int int_field(const char *name)
     if (!strcmp(name, "SSE_HEADER_TIMEOUT")) return cfg.header_timeout;
     if (!strcmp(name, "SSE_IDLE_TIMEOUT")) return cfg.idle_timeout;
     if (!strcmp(name, "SSE_MAX_QUEUE_BYTES")) return cfg.max_queue_bytes;
+    if (!strcmp(name, "SSE_STREAM_SNDBUF")) return cfg.stream_sndbuf;
     if (!strcmp(name, "SSE_WORKERS")) return cfg.workers;
     if (!strcmp(name, "SSE_HISTORY_MAX_EVENTS")) return cfg.history_max_events;
     if (!strcmp(name, "SSE_DB_MAX_BYTES")) return cfg.db_max_bytes;
