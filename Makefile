@@ -24,7 +24,7 @@ ASAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 
 SSEHUB_WORKERS ?=
 
-.PHONY: all run test setup setup-test unit e2e browser asan test-asan clean format env
+.PHONY: install all run test setup setup-test unit e2e browser asan test-asan clean format env
 
 all: build/ssehub
 
@@ -110,6 +110,10 @@ test: setup-test
 	@$(MAKE) --no-print-directory browser
 	@$(MAKE) --no-print-directory test-asan
 	@$(MAKE) --no-print-directory bench-quick
+
+PREFIX ?= /usr/local
+install: build/ssehub
+	install -D -m 0755 build/ssehub $(DESTDIR)$(PREFIX)/bin/ssehub
 
 format:
 	clang-format -i src/*.c src/*.h tests/unit/*.c

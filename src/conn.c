@@ -175,7 +175,8 @@ void conn_fill(conn_t *c, frame_t **frames, size_t n, bool keep_hole, bool end)
 
 bool conn_send(conn_t *c, frame_t *f)
 {
-    if (c->state == CONN_CLOSED) return false;
+    /* Ending connections take nothing more: their last bytes are already queued. */
+    if (c->state == CONN_CLOSED || c->state == CONN_LINGER || c->close_after_write) return false;
     const server_t *srv = c->w->srv;
     if (c->state == CONN_STREAM && c->qbytes + f->len > (size_t)srv->cfg->max_queue_bytes) {
         log_warn(srv->log, "drop ip=%s queued=%zu reason=slow-subscriber", c->ip, c->qbytes);
