@@ -70,6 +70,24 @@ static void peer_ip(int fd, char *out, size_t n)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)n);
 }
 
+/*
+ * Answers a connection we will not serve with a 503 and closes it, without
+ * making it a connection: one best-effort write (a fresh socket's buffer takes it).
+ */
+static void refuse(int fd, const char *why)
+{
+    char body[128], msg[384];
+    int bl = snprintf(body, sizeof body, "{\"error\":\"%s\"}", why);
+    int n = snprintf(msg, sizeof msg,
+                     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %d\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s",
+                     bl, body);
+    ssize_t wr = write(fd, msg, (size_t)n);
+    (void)wr;
+    shutdown(fd, SHUT_WR);
+    close(fd);
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
     (void)revents;
@@ -86,12 +104,7 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         }
         if (atomic_fetch_add(&srv->nconns, 1) >= srv->max_conns) {
             atomic_fetch_sub(&srv->nconns, 1);
-            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
-                                       "application/json\r\nContent-Length: 38\r\nConnection: "
-                                       "close\r\n\r\n{\"error\":\"too many connections, retry\"}";
-            ssize_t wr = write(fd, busy, sizeof busy - 1);
-            (void)wr;
-            close(fd);
+            refuse(fd, "too many connections, retry");
             log_warn(srv->log, "refused reason=max-connections limit=%d", srv->max_conns);
             continue;
         }
@@ -101,12 +114,7 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         peer_ip(fd, ip, sizeof ip);
         if (!caps_ip_enter(&srv->caps, ip)) {
             atomic_fetch_sub(&srv->nconns, 1);
-            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
-                                       "application/json\r\nContent-Length: 45\r\nConnection: "
-                                       "close\r\n\r\n{\"error\":\"too many connections from here\"}\n";
-            ssize_t wr = write(fd, busy, sizeof busy - 1);
-            (void)wr;
-            close(fd);
+            refuse(fd, "too many connections from here");
             log_warn(srv->log, "refused ip=%s reason=per-address-limit limit=%d", ip,
                      srv->caps.max_per_ip);
             continue;
