@@ -109,6 +109,7 @@ test: setup-test
 	@$(MAKE) --no-print-directory e2e SSEHUB_WORKERS=4
 	@$(MAKE) --no-print-directory browser
 	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory bench-quick
 
 PREFIX ?= /usr/local
@@ -122,5 +123,6 @@ clean:
 	rm -rf build
 
 include bench/Makefile.inc
+include tests/fuzz/Makefile.inc
 
 -include $(OBJS:.o=.d) $(ASAN_OBJS:.o=.d)

@@ -49,6 +49,10 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     parse_ctx_t *c = p->data;
     http_request_t *r = c->req;
+    if (c->headers_done) { /* a trailer after a chunked body: it must not pass for a header */
+        c->status = 400;
+        return -1;
+    }
     c->head_end = at + n;
     if (c->in_value || r->nheaders == 0) {
         if (r->nheaders == HTTP_MAX_HEADERS) {
