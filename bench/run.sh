@@ -104,6 +104,8 @@ else
         "rate10-10k|-n 10000 --count 50 --rate 10 --depth 16|rate"
         "pubs-100-c1|-n 100 --count 3000 --conns 1 --depth 1|pub"
         "pubs-100-c4|-n 100 --count 3000 --conns 4 --depth 1|pub"
+        "pubs-100-c1-nodb|-n 100 --count 3000 --conns 1 --depth 1|pub|SSE_DB=off"
+        "pubs-100-c4-nodb|-n 100 --count 3000 --conns 4 --depth 1|pub|SSE_DB=off"
         "fast-10k-r20|-n 10000 --count 200 --rate 20 --depth 16 --size 1000|rate|SSE_MAX_QUEUE_BYTES=65536 SSE_STREAM_SNDBUF=16384"
         "slow10-10k-r20|-n 10000 --count 200 --rate 20 --depth 16 --size 1000 --slow-pct 10|rate|SSE_MAX_QUEUE_BYTES=65536 SSE_STREAM_SNDBUF=16384"
         "idle-10k|-n 10000 --count 0 --hold 2|idle"

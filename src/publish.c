@@ -68,7 +68,9 @@ void publish_submit(conn_t *c, const http_request_t *req, const char *type, cons
     snprintf(rq->account, sizeof rq->account, "%s", account);
     conn_hold(c);
     store_event_t ev = {.type = type, .user = user, .content = content, .content_len = content_len};
-    if (srv->store->ops->append(srv->store, &ev, on_commit, rq)) {
+    /* Held until the worker is about to sleep: publishes of one wake-up share a commit. */
+    c->w->store_held = true;
+    if (srv->store->ops->append_held(srv->store, &ev, on_commit, rq)) {
         frame_t *reply = response_json_frame(&rq->meta, 503,
                                              json_pack("{s:s}", "error", "the server is stopping"));
         conn_fill(c, &reply, 1, false, !rq->meta.keep_alive);

@@ -72,6 +72,14 @@ typedef struct store_ops {
      */
     int (*append)(store_t *st, const store_event_t *ev, store_commit_fn done, void *arg);
     /**
+     * append() without waking the writer: events pile up until wake(). A worker
+     * holds the publishes of one loop iteration and wakes the writer once before
+     * it sleeps, so they share a commit, and their fan-out shares writes.
+     */
+    int (*append_held)(store_t *st, const store_event_t *ev, store_commit_fn done, void *arg);
+    /** Wakes the writer for events queued by append_held() (cheap when none are). */
+    void (*wake)(store_t *st);
+    /**
      * Reads events with after < id <= upto that pass f, oldest first, at most max,
      * on the reader thread; done gets them. Returns 0, or SSE_ERR once closing.
      */

@@ -470,7 +470,8 @@ static void *reader_main(void *p)
 
 /* ---- ops ------------------------------------------------------------------------------- */
 
-static int sqlite_append(store_t *st, const store_event_t *ev, store_commit_fn done, void *arg)
+/* Queues a copy of ev for the writer; wakes it unless the caller will (sqlite_wake). */
+static int enqueue(store_t *st, const store_event_t *ev, store_commit_fn done, void *arg, bool wake)
 {
     store_sqlite_t *s = (store_sqlite_t *)st;
     if (!ev || (!ev->content && ev->content_len)) return SSE_ERR;
@@ -498,9 +499,27 @@ static int sqlite_append(store_t *st, const store_event_t *ev, store_commit_fn d
     p->ev.time_ms = clock_ms(CLOCK_REALTIME);
     *s->q_tail = p;
     s->q_tail = &p->next;
-    pthread_cond_signal(&s->q_cv);
+    if (wake) pthread_cond_signal(&s->q_cv);
     pthread_mutex_unlock(&s->q_mu);
     return SSE_OK;
+}
+
+static int sqlite_append(store_t *st, const store_event_t *ev, store_commit_fn done, void *arg)
+{
+    return enqueue(st, ev, done, arg, true);
+}
+
+static int sqlite_append_held(store_t *st, const store_event_t *ev, store_commit_fn done, void *arg)
+{
+    return enqueue(st, ev, done, arg, false);
+}
+
+static void sqlite_wake(store_t *st)
+{
+    store_sqlite_t *s = (store_sqlite_t *)st;
+    pthread_mutex_lock(&s->q_mu);
+    if (s->q_head) pthread_cond_signal(&s->q_cv);
+    pthread_mutex_unlock(&s->q_mu);
 }
 
 /* Appends s as a JSON string literal; only '"', '\\' and control bytes need escaping. */
@@ -652,6 +671,8 @@ static void sqlite_close(store_t *st)
 const store_ops_t store_sqlite_ops = {
     .name = "sqlite",
     .append = sqlite_append,
+    .append_held = sqlite_append_held,
+    .wake = sqlite_wake,
     .replay = sqlite_replay,
     .list = sqlite_list,
     .bounds = sqlite_bounds,

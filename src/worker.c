@@ -17,6 +17,7 @@
 #include "log.h"
 #include "replay.h"
 #include "sse.h"
+#include "store.h"
 
 #define ACCEPTS_PER_WAKE 64
 #define LISTEN_BACKLOG 4096
@@ -204,7 +205,12 @@ static void handle(worker_t *w, wmsg_t *m, bool deliver)
     if (deliver) {
         if (m->replay && m->conn->state != CONN_CLOSED)
             replay_page_done(m->conn, m->keep_hole, m->after);
-        conn_fill(m->conn, fill_frames(m), m->n, m->keep_hole, m->end);
+        conn_t *c = m->conn;
+        bool answer = !m->replay && c->state == CONN_REQUEST;
+        conn_fill(c, fill_frames(m), m->n, m->keep_hole, m->end);
+        /* A publisher's 201 leaves before the fan-out it caused, so its next event is
+         * on its way while the subscribers' writes go out (and they batch up more). */
+        if (answer && c->state == CONN_REQUEST) conn_flush(c);
     } else {
         for (uint32_t i = 0; i < m->n; i++) frame_unref(fill_frames(m)[i]);
     }
@@ -248,6 +254,10 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
 {
     (void)loop, (void)revents;
     worker_t *w = p->data;
+    if (w->store_held) { /* one writer wake-up for every publish of this round */
+        w->store_held = false;
+        w->srv->store->ops->wake(w->srv->store);
+    }
     list_node_t round;
     list_init(&round);
     /* Take the current list so connections re-queued for fairness wait for the next round. */

@@ -51,6 +51,7 @@ typedef struct worker {
     list_node_t linger;    /* answered and half-closed, draining input */
     uint64_t last_seen_id; /* the newest event this worker has fanned out */
     int64_t next_expiry;   /* earliest token expiry among its streams (0 = none) */
+    bool store_held;       /* publishes were queued on the store this round: wake its writer */
     frame_t *ping;
     frame_t *retry;
     int stopped;
