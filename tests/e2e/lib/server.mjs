@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
@@ -480,7 +481,7 @@ export function rawRequest({ method = 'GET', path: p = '/', headers = {}, body, 
  * the head and first bytes came).
  */
 export class SseStream {
-  constructor(port, { path: p = '/events', headers = {}, bearer, keep = true, onFrame, pauseAfterHead = false } = {}) {
+  constructor(port, { path: p = '/events', headers = {}, bearer, keep = true, onFrame, pauseAfterHead = false, tls: tlsOpts } = {}) {
     this.port = port;
     this.keep = keep;
     this.onFrame = onFrame;
@@ -497,12 +498,14 @@ export class SseStream {
     this.endInfo = null;
     const h = { ...headers };
     if (bearer) h.Authorization = `Bearer ${bearer}`;
-    this.sock = net.connect({ host: HOST, port });
-    this.connected = new Promise((r) => this.sock.once('connect', r));
+    // With opts.tls ({ca, ...} for tls.connect) the same stream runs over HTTPS.
+    this.sock = tlsOpts ? tls.connect({ host: HOST, port, ...tlsOpts }) : net.connect({ host: HOST, port });
+    const up = tlsOpts ? 'secureConnect' : 'connect';
+    this.connected = new Promise((r) => this.sock.once(up, r));
     this.head = new Promise((resolve, reject) => { this._headResolve = resolve; this._headReject = reject; });
     this.head.catch(() => {});
     this.ended = new Promise((resolve) => { this._endResolve = resolve; });
-    this.sock.on('connect', () => {
+    this.sock.on(up, () => {
       this.sock.write(rawRequest({ method: 'GET', path: p, headers: h, host: `${HOST}:${port}` }));
     });
     this.sock.on('data', (c) => {

@@ -11,8 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { StringDecoder } from 'node:string_decoder';
-import { HOST, startServer, rawRequest, sleep } from './server.mjs';
+import { HOST, SseStream, startServer, sleep } from './server.mjs';
 
 export function tlsTempDir() {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'ssehub-tls-'));
@@ -143,128 +142,11 @@ export function captureClientHello() {
  * ended, waitFor(pred), waitForData(data), ready(), close(); plus sock
  * (the TLSSocket).
  */
-export class TlsSseStream {
-  constructor(port, { ca, path: p = '/events', headers = {}, bearer } = {}) {
-    this.chunks = [];
-    this.frames = [];
-    this.events = [];
-    this.headInfo = null;
-    this.endInfo = null;
-    this._pending = Buffer.alloc(0);
-    this._dec = new StringDecoder('utf8');
-    this._lineBuf = '';
-    this._cur = null;
-    this._watchers = new Set();
-    const h = { ...headers };
-    if (bearer) h.Authorization = `Bearer ${bearer}`;
-    this.head = new Promise((resolve, reject) => { this._headResolve = resolve; this._headReject = reject; });
-    this.head.catch(() => {});
-    this.ended = new Promise((resolve) => { this._endResolve = resolve; });
-    this.sock = tls.connect({ host: HOST, port, ca });
-    this.sock.on('secureConnect', () => {
-      this.sock.write(rawRequest({ method: 'GET', path: p, headers: h, host: `${HOST}:${port}` }));
-    });
-    this.sock.on('data', (c) => { this._onData(c); this._notify(); });
-    const end = (how) => {
-      if (this.endInfo) return;
-      this.endInfo = { how, at: Date.now() };
-      if (!this.headInfo) this._headReject(new Error(`connection closed (${how}) before response head`));
-      this._endResolve(this.endInfo);
-      this._notify();
-    };
-    this.sock.on('end', () => end('end'));
-    this.sock.on('error', (e) => end(`error:${e.code || e.message}`));
-    this.sock.on('close', () => end(this._destroyedByUs ? 'destroyed' : 'end'));
+/** The e2e suite's SSE stream (lib/server.mjs), over TLS with the given CA. */
+export class TlsSseStream extends SseStream {
+  constructor(port, { ca, ...opts } = {}) {
+    super(port, { ...opts, tls: { ca } });
   }
-
-  _onData(c) {
-    if (this.headInfo) { this._onBody(c); return; }
-    this._pending = Buffer.concat([this._pending, c]);
-    const i = this._pending.indexOf('\r\n\r\n');
-    if (i < 0) return;
-    const text = this._pending.subarray(0, i).toString('latin1');
-    const [statusLine, ...lines] = text.split('\r\n');
-    const headers = {};
-    for (const l of lines) {
-      const j = l.indexOf(':');
-      const k = l.slice(0, j).trim().toLowerCase();
-      const v = l.slice(j + 1).trim();
-      headers[k] = headers[k] === undefined ? v : `${headers[k]}, ${v}`;
-    }
-    const m = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
-    this.headInfo = { status: m ? Number(m[1]) : NaN, statusLine, headers, text };
-    const rest = this._pending.subarray(i + 4);
-    this._pending = null;
-    this._headResolve(this.headInfo);
-    if (rest.length) this._onBody(rest);
-  }
-
-  _onBody(c) {
-    this.chunks.push(c);
-    const buf = this._lineBuf + this._dec.write(c);
-    const re = /\r\n|\r|\n/g;
-    let start = 0;
-    let m;
-    while ((m = re.exec(buf)) !== null) {
-      if (m[0] === '\r' && m.index + 1 === buf.length) break; // maybe CRLF split
-      this._line(buf.slice(start, m.index));
-      start = m.index + m[0].length;
-    }
-    this._lineBuf = buf.slice(start);
-  }
-
-  _line(line) {
-    if (line === '') {
-      if (this._cur) {
-        this.frames.push(this._cur);
-        if (this._cur.data.length) this.events.push(this._cur);
-        this._cur = null;
-      }
-      return;
-    }
-    this._cur ||= { id: undefined, event: undefined, data: [], comments: [], retry: undefined };
-    const f = this._cur;
-    if (line[0] === ':') { f.comments.push(line.slice(1)); return; }
-    const i = line.indexOf(':');
-    const field = i < 0 ? line : line.slice(0, i);
-    let value = i < 0 ? '' : line.slice(i + 1);
-    if (value[0] === ' ') value = value.slice(1);
-    if (field === 'data') f.data.push(value);
-    else if (field === 'id') f.id = value;
-    else if (field === 'event') f.event = value;
-    else if (field === 'retry') f.retry = value;
-  }
-
-  _notify() { for (const w of this._watchers) w(); }
-
-  get text() { return Buffer.concat(this.chunks).toString('utf8'); }
-
-  waitFor(pred, timeout = 3000, what = 'stream condition') {
-    if (pred(this)) return Promise.resolve(this);
-    return new Promise((resolve, reject) => {
-      const w = () => { if (pred(this)) { cleanup(); resolve(this); } };
-      const t = setTimeout(() => {
-        cleanup();
-        reject(new Error(`timed out after ${timeout} ms waiting for ${what}; end=${JSON.stringify(this.endInfo)} head=${JSON.stringify(this.headInfo?.statusLine)} body=${JSON.stringify(this.text.slice(-400))}`));
-      }, timeout);
-      const cleanup = () => { clearTimeout(t); this._watchers.delete(w); };
-      this._watchers.add(w);
-    });
-  }
-
-  waitForData(data, timeout = 3000) {
-    const test = (e) => e.data.join('\n') === data;
-    return this.waitFor((s) => s.events.some(test), timeout, `event with data ${JSON.stringify(data)}`)
-      .then(() => this.events.find(test));
-  }
-
-  async ready(timeout = 3000) {
-    const h = await Promise.race([this.head, sleep(timeout).then(() => { throw new Error(`no response head within ${timeout} ms`); })]);
-    if (h.status === 200) await this.waitFor((s) => s.frames.some((f) => f.retry !== undefined), timeout, 'retry line');
-    return h;
-  }
-
-  close() { this._destroyedByUs = true; this.sock.destroy(); }
 }
 
 /** Open a TLS SSE stream and wait for 200 + the retry line. */
