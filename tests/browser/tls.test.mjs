@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { startServer, ACCOUNTS } from "./lib/server.mjs";
 import { startOrigin } from "./lib/origin.mjs";
-import { CHROMIUM } from "./lib/browser.mjs";
+import { CHROMIUM, CHROMIUM_ARGS } from "./lib/browser.mjs";
 import { connectClient, waitForData, nonce, withLog } from "./lib/page.mjs";
 import { makeCert, tlsTempDir, httpsToken, httpsPublish } from "../e2e/lib/tls.mjs";
 
@@ -33,17 +33,7 @@ const cert = makeCert(dir, "browser");
 let origin, server, httpsUrl;
 
 /* The flags of lib/browser.mjs, plus --ignore-certificate-errors. */
-const ARGS = [
-  "--headless=new",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--ignore-certificate-errors",
-];
+const ARGS = [...CHROMIUM_ARGS, "--ignore-certificate-errors"];
 
 /*
  * A fresh Chromium with its own profile (so its own cookies) that allows

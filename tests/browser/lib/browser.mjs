@@ -8,21 +8,20 @@ import { chromium } from "playwright-core";
 
 export const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
 
+/* Headless, no sandbox (root), and no background traffic: this machine has no network. */
+export const CHROMIUM_ARGS = [
+  "--headless=new",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
 export function launchBrowser() {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    timeout: 30000,
-    args: [
-      "--headless=new",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  return chromium.launch({ executablePath: CHROMIUM, timeout: 30000, args: CHROMIUM_ARGS });
 }
 
 /*
