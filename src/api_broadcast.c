@@ -11,8 +11,6 @@
 #include "sse.h"
 #include "worker.h"
 
-#define MAX_NAME 256
-
 /* A routing field: absent or null gives "", a string must be a safe name; else NULL. */
 static const char *routing_field(json_t *obj, const char *key)
 {
@@ -21,7 +19,7 @@ static const char *routing_field(json_t *obj, const char *key)
     if (!json_is_string(v)) return NULL;
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
-    return sse_field_ok(s, n) && n <= MAX_NAME ? s : NULL;
+    return sse_field_ok(s, n) && n <= SSE_MAX_NAME ? s : NULL;
 }
 
 void api_broadcast(conn_t *c, const http_request_t *req)

@@ -12,8 +12,6 @@
 #include "sse.h"
 #include "worker.h"
 
-#define MAX_NAME 256
-
 /*
  * Collects the distinct types of every "type" parameter, each of which may be a
  * comma list. Returns the count, or -1 when a name is bad or there are too many.
@@ -26,7 +24,7 @@ int events_collect_types(const http_request_t *req, char *types[SUB_MAX_TYPES])
         char *save = NULL;
         for (char *t = strtok_r(v, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
             size_t len = strlen(t);
-            if (!sse_field_ok(t, len) || len > MAX_NAME) goto bad;
+            if (!sse_field_ok(t, len) || len > SSE_MAX_NAME) goto bad;
             int dup = 0;
             for (int k = 0; k < n; k++) dup |= strcmp(types[k], t) == 0;
             if (dup) continue;
@@ -80,7 +78,7 @@ void api_events(conn_t *c, const http_request_t *req)
         respond_error(c, req, 401, "a valid token is required");
         return;
     }
-    if (!sse_field_ok(id.user_id, strlen(id.user_id)) || strlen(id.user_id) > MAX_NAME) {
+    if (!sse_field_ok(id.user_id, strlen(id.user_id)) || strlen(id.user_id) > SSE_MAX_NAME) {
         identity_free(&id);
         respond_error(c, req, 400, "the user id may not hold CR, LF or NUL and has at most 256 bytes");
         return;

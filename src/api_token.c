@@ -12,8 +12,6 @@
 
 #define TTL_DEFAULT 3600
 #define TTL_MAX 86400
-#define MAX_NAME 256
-
 /* Checks the "types" member: absent gives -1; an array of up to 32 safe names gives its size. */
 static int read_types(json_t *body, const char *types[AUTH_MAX_TYPES])
 {
@@ -23,7 +21,7 @@ static int read_types(json_t *body, const char *types[AUTH_MAX_TYPES])
     int n = 0;
     for (size_t i = 0; i < json_array_size(a); i++) {
         json_t *t = json_array_get(a, i);
-        if (!json_is_string(t) || json_string_length(t) == 0 || json_string_length(t) > MAX_NAME ||
+        if (!json_is_string(t) || json_string_length(t) == 0 || json_string_length(t) > SSE_MAX_NAME ||
             !sse_field_ok(json_string_value(t), json_string_length(t)) ||
             strchr(json_string_value(t), ','))
             return -2;
@@ -54,7 +52,7 @@ void api_token(conn_t *c, const http_request_t *req)
     int ntypes = json_is_object(body) ? read_types(body, types) : -2;
     json_int_t ttl = ttlv ? (json_is_integer(ttlv) ? json_integer_value(ttlv) : -1) : TTL_DEFAULT;
     if (!json_is_object(body) || !json_is_string(user) || json_string_length(user) == 0 ||
-        json_string_length(user) > MAX_NAME ||
+        json_string_length(user) > SSE_MAX_NAME ||
         !sse_field_ok(json_string_value(user), json_string_length(user)) || ntypes == -2 ||
         ttl < 1 || ttl > TTL_MAX) {
         json_decref(body);

@@ -35,7 +35,7 @@ static void on_commit(void *arg, const store_event_t *ev, int err)
     frame_t *reply;
     if (err == 0) {
         frame_t *f = sse_encode(ev->id, ev->type, ev->user, ev->content, ev->content_len);
-        for (int i = 0; i < srv->nworkers; i++) worker_post(srv->workers[i], frame_ref(f));
+        bus_fanout(srv, f);
         frame_unref(f);
         log_publish(srv, ev->id, rq->account, ev->type, ev->user, ev->content_len);
         reply = response_json_frame(&rq->meta, 201, json_pack("{s:I}", "id", (json_int_t)ev->id));

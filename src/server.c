@@ -10,6 +10,11 @@ void server_request_stop(server_t *srv)
     ev_async_send(srv->main_loop, srv->stop_request);
 }
 
+void bus_fanout(server_t *srv, frame_t *f)
+{
+    for (int i = 0; i < srv->nworkers; i++) worker_post(srv->workers[i], frame_ref(f));
+}
+
 uint64_t bus_publish(server_t *srv, const char *type, const char *user, const char *content,
                      size_t content_len)
 {
@@ -17,7 +22,7 @@ uint64_t bus_publish(server_t *srv, const char *type, const char *user, const ch
     uint64_t id = ++srv->bus.last_id;
     /* Encoded once under the lock that orders ids: every worker shares these bytes. */
     frame_t *f = sse_encode(id, type, user, content, content_len);
-    for (int i = 0; i < srv->nworkers; i++) worker_post(srv->workers[i], frame_ref(f));
+    bus_fanout(srv, f);
     pthread_mutex_unlock(&srv->bus.mu);
     frame_unref(f);
     return id;

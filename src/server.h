@@ -58,6 +58,15 @@ typedef struct server {
 /** Asks main() to stop the server gracefully; callable from any thread. */
 void server_request_stop(server_t *srv);
 
+struct frame;
+
+/**
+ * Posts a reference to an encoded event to every worker, which fans it out to its
+ * own subscribers. Callers post in id order (under the bus lock, or from the
+ * store's writer thread), so every worker sees events in that order.
+ */
+void bus_fanout(server_t *srv, struct frame *f);
+
 /**
  * Publishes one event: gives it the next id, encodes it once and posts the frame
  * to every worker. type and user may be NULL or empty. Returns the id.

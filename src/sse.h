@@ -8,6 +8,9 @@
 
 #include "frame.h"
 
+/** Longest event type or user id accepted anywhere (publish, subscribe, mint). */
+#define SSE_MAX_NAME 256
+
 /** True when s (len bytes) may be written after "event:" or used as a user id: no CR, LF or NUL. */
 bool sse_field_ok(const char *s, size_t len);
 
