@@ -33,21 +33,60 @@ bool auth_type_allowed(const identity_t *id, const char *type)
     return false;
 }
 
+/*
+ * Reads the whole of path into a new NUL-terminated buffer (*len bytes), or returns
+ * NULL with one line in err: a file past AUTH_MAX_KEY_FILE is refused, never cut
+ * (a cut PEM still names the key's type but no longer holds the key itself).
+ */
+static char *read_key_file(const char *path, size_t *len, char err[SSE_ERR_LEN])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, SSE_ERR_LEN, "SSE_JWT_PUBLIC_KEY: cannot read \"%.100s\": %s", path,
+                 strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0, r;
+    char *buf = xmalloc(cap);
+    while ((r = fread(buf + n, 1, cap - 1 - n, f)) > 0) {
+        n += r;
+        if (n > AUTH_MAX_KEY_FILE) break; /* one byte past the bound is enough to refuse */
+        if (n == cap - 1) {
+            cap = cap * 2 < AUTH_MAX_KEY_FILE + 2 ? cap * 2 : AUTH_MAX_KEY_FILE + 2;
+            buf = xrealloc(buf, cap);
+        }
+    }
+    int read_errno = ferror(f) ? (errno ? errno : EIO) : 0;
+    fclose(f);
+    if (read_errno)
+        snprintf(err, SSE_ERR_LEN, "SSE_JWT_PUBLIC_KEY: cannot read \"%.100s\": %s", path,
+                 strerror(read_errno));
+    else if (n > AUTH_MAX_KEY_FILE)
+        snprintf(err, SSE_ERR_LEN,
+                 "SSE_JWT_PUBLIC_KEY: \"%.100s\" is larger than %d bytes: not a public key file", path,
+                 AUTH_MAX_KEY_FILE);
+    else if (memchr(buf, '\0', n)) /* the verifier takes the key as a C string */
+        snprintf(err, SSE_ERR_LEN, "SSE_JWT_PUBLIC_KEY: \"%.100s\" holds a NUL byte: not a PEM text file",
+                 path);
+    else {
+        buf[n] = '\0';
+        *len = n;
+        return buf;
+    }
+    free(buf);
+    return NULL;
+}
+
 int auth_load_public_key(config_t *cfg, char err[SSE_ERR_LEN])
 {
     if (!*cfg->jwt_public_key) return SSE_OK;
-    FILE *f = fopen(cfg->jwt_public_key, "r");
-    if (!f) {
-        snprintf(err, SSE_ERR_LEN, "SSE_JWT_PUBLIC_KEY: cannot read \"%.100s\": %s", cfg->jwt_public_key,
-                 strerror(errno));
-        return SSE_EINVAL;
-    }
-    EVP_PKEY *pk = PEM_read_PUBKEY(f, NULL, NULL, NULL);
-    rewind(f);
-    char buf[16384];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
+    size_t n;
+    char *pem = read_key_file(cfg->jwt_public_key, &n, err);
+    if (!pem) return SSE_EINVAL;
+    /* The key's type is read from the very bytes the verifier will be given. */
+    BIO *b = BIO_new_mem_buf(pem, (int)n);
+    EVP_PKEY *pk = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
     int type = pk ? EVP_PKEY_base_id(pk) : 0;
     int bits = pk ? EVP_PKEY_bits(pk) : 0;
     EVP_PKEY_free(pk);
@@ -55,11 +94,12 @@ int auth_load_public_key(config_t *cfg, char err[SSE_ERR_LEN])
     if (type == EVP_PKEY_RSA && bits >= 2048) cfg->jwt_public_alg = "RS256";
     else if (type == EVP_PKEY_EC && bits == 256) cfg->jwt_public_alg = "ES256";
     else {
+        free(pem);
         snprintf(err, SSE_ERR_LEN, "SSE_JWT_PUBLIC_KEY: \"%.100s\" is not a PEM RSA (2048 bits or more) "
                                    "or EC P-256 public key", cfg->jwt_public_key);
         return SSE_EINVAL;
     }
-    cfg->jwt_public_pem = xstrdup(buf);
+    cfg->jwt_public_pem = pem;
     return SSE_OK;
 }
 

@@ -10,6 +10,8 @@
 #include "http.h"
 
 #define AUTH_MAX_TOKEN 8192
+/** Largest SSE_JWT_PUBLIC_KEY file read; a larger one is refused at start-up. */
+#define AUTH_MAX_KEY_FILE (1024 * 1024)
 
 #define AUTH_MAX_TYPES 32
 
@@ -42,7 +44,8 @@ void identity_free(identity_t *id);
 /**
  * Reads SSE_JWT_PUBLIC_KEY (when set) into cfg->jwt_public_pem and picks the one
  * algorithm its tokens may use: RS256 for an RSA key, ES256 for an EC P-256 key.
- * Returns 0, or SSE_EINVAL with one line naming the variable in err.
+ * The file is read whole; one over AUTH_MAX_KEY_FILE bytes or holding a NUL byte
+ * is refused. Returns 0, or SSE_EINVAL with one line naming the variable in err.
  */
 int auth_load_public_key(config_t *cfg, char err[SSE_ERR_LEN]);
 

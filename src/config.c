@@ -328,6 +328,11 @@ static int parse_origins(config_t *cfg, char err[SSE_ERR_LEN])
         }
         size_t n = (size_t)(e - s);
         if (s[n - 1] == '/') n--; /* "https://a.example/" names the same origin */
+        if (n > CONFIG_MAX_ORIGIN_LEN) { /* it must fit the response heads (cors_headers) */
+            snprintf(err, SSE_ERR_LEN, "ALLOWED_ORIGIN: an origin has at most %d bytes (got %zu)",
+                     CONFIG_MAX_ORIGIN_LEN, n);
+            return SSE_EINVAL;
+        }
         cfg->origins[cfg->norigins++] = xstrndup(s, n);
     }
     return SSE_OK;

@@ -18,6 +18,8 @@ typedef struct account {
 } account_t;
 
 #define CONFIG_MAX_ORIGINS 16
+/** Longest origin in ALLOWED_ORIGIN, and longest request Origin that is echoed. */
+#define CONFIG_MAX_ORIGIN_LEN 511
 
 /** Every setting, filled by config_load(); read-only once the server runs. */
 typedef struct config {
@@ -53,7 +55,7 @@ typedef struct config {
     char *jwt_public_key;     /* path of a PEM public key for RS256/ES256 tokens */
     int max_conns_per_ip;     /* 0 = no cap */
     int max_streams_per_user; /* 0 = no cap */
-    char *jwt_public_pem;     /* its contents, read by config_load() */
+    char *jwt_public_pem;     /* its contents, read by auth_load_public_key() */
     const char *jwt_public_alg; /* "RS256" or "ES256" from the key's type; NULL without one */
     char *users_file;         /* accounts with argon2id hashes, read by users_load() */
     int login_max_failures;   /* failed logins per address before waits start; 0 = no limit */

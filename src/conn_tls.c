@@ -11,7 +11,12 @@
 
 #define TLS_RECORD 16384 /* one TLS record: the most a single SSL_write frames at once */
 
-/* Maps an SSL_get_error() result to read(2)/write(2) conventions. */
+/*
+ * Maps an SSL_get_error() result to read(2)/write(2) conventions. Only a read may
+ * return 0 (the peer's EOF): to conn_flush a write's 0 means "nothing written
+ * yet", so a dead connection would be kept and retried. No errno the caller
+ * retries on (EAGAIN, EINTR) leaves here unless OpenSSL asked for a retry.
+ */
 static ssize_t tls_result(conn_t *c, int r, int is_read)
 {
     switch (SSL_get_error(c->tls, r)) {
@@ -25,12 +30,29 @@ static ssize_t tls_result(conn_t *c, int r, int is_read)
         }
         errno = EAGAIN;
         return -1;
-    case SSL_ERROR_ZERO_RETURN:
-        return 0; /* close_notify */
+    case SSL_ERROR_ZERO_RETURN: /* close_notify received; a write can fail after it too */
+        if (is_read) return 0;
+        errno = EPIPE;
+        return -1;
     case SSL_ERROR_SYSCALL:
-        if (r == 0 || errno == 0) return 0; /* EOF without close_notify */
+        /* A retryable errno would have been WANT_*: none, or a stale one, means the peer is gone. */
+        if (errno == 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+            if (is_read) return 0; /* EOF without close_notify */
+            errno = EPIPE;
+        } else if (is_read && r == 0) {
+            return 0;
+        }
+        ERR_clear_error();
         return -1;
     default:
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+        /* OpenSSL 3 reports an EOF without close_notify (as most browsers close) this way. */
+        if (is_read && ERR_GET_LIB(ERR_peek_error()) == ERR_LIB_SSL &&
+            ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+            ERR_clear_error();
+            return 0;
+        }
+#endif
         ERR_clear_error();
         errno = EPROTO;
         return -1;

@@ -14,24 +14,38 @@ static int origin_allowed(const config_t *cfg, const char *o, size_t n)
     return 0;
 }
 
+/*
+ * Writes whole lines only: the origin lines go in when they fit together with the
+ * fixed ones, the fixed ones when they fit at all. A cut header would be invalid,
+ * and snprintf's results are not summed unchecked: n past outsz would wrap
+ * outsz - n and overrun the caller's buffer.
+ */
 size_t cors_headers(const config_t *cfg, const char *origin, size_t origin_len, char *out,
                     size_t outsz)
 {
-    int n = 0;
-    if (!(origin && origin_len > 0 && origin_len < 512 && origin_allowed(cfg, origin, origin_len))) {
+    static const char fixed[] =
+        "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
+        "Access-Control-Allow-Headers: Content-Type, Authorization, Last-Event-ID\r\n"
+        "Access-Control-Max-Age: 600\r\n"
+        "Vary: Origin\r\n";
+    if (outsz == 0) return 0;
+    out[0] = '\0';
+    if (outsz < sizeof fixed) return 0;
+    if (!(origin && origin_len > 0 && origin_len <= CONFIG_MAX_ORIGIN_LEN &&
+          origin_allowed(cfg, origin, origin_len))) {
         /* As goSSE: name the configured origin anyway; a browser elsewhere still refuses. */
         origin = cfg->norigins ? cfg->origins[0] : NULL;
         origin_len = origin ? strlen(origin) : 0;
     }
-    if (origin)
-        n = snprintf(out, outsz,
-                     "Access-Control-Allow-Origin: %.*s\r\n"
-                     "Access-Control-Allow-Credentials: true\r\n",
-                     (int)origin_len, origin);
-    n += snprintf(out + n, outsz - (size_t)n,
-                  "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
-                  "Access-Control-Allow-Headers: Content-Type, Authorization, Last-Event-ID\r\n"
-                  "Access-Control-Max-Age: 600\r\n"
-                  "Vary: Origin\r\n");
-    return (size_t)n;
+    size_t n = 0;
+    if (origin && origin_len <= CONFIG_MAX_ORIGIN_LEN) {
+        int w = snprintf(out, outsz - (sizeof fixed - 1),
+                         "Access-Control-Allow-Origin: %.*s\r\n"
+                         "Access-Control-Allow-Credentials: true\r\n",
+                         (int)origin_len, origin);
+        if (w > 0 && (size_t)w < outsz - (sizeof fixed - 1)) n = (size_t)w;
+        else out[0] = '\0'; /* does not fit: no origin rather than half of one */
+    }
+    memcpy(out + n, fixed, sizeof fixed);
+    return n + sizeof fixed - 1;
 }

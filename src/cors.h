@@ -12,6 +12,9 @@
  * length. A listed origin (or any origin with "*") is echoed with credentials
  * allowed; otherwise the first configured origin is named (as goSSE always does),
  * which a browser on any other origin refuses; with none configured, no origin. Always adds Vary: Origin and the allowed methods and headers.
+ * Never writes more than outsz bytes and returns less than outsz: lines that do
+ * not fit are left out whole (first the origin ones; with outsz too small even
+ * for the fixed ones, out is "" and 0 is returned).
  */
 size_t cors_headers(const config_t *cfg, const char *origin, size_t origin_len, char *out,
                     size_t outsz);

@@ -1,22 +1,40 @@
-/* String-keyed chained hash map. */
+/* String-keyed chained hash map, hashed with SipHash under a per-map random key. */
 #include "strmap.h"
 
+#include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common.h"
 
-/* FNV-1a from a per-map random seed, so clients that choose user ids cannot aim at one chain. */
+_Static_assert(sizeof(((strmap_t *)0)->key) == crypto_shorthash_KEYBYTES,
+               "strmap_t.key holds a SipHash key");
+
+/*
+ * SipHash-2-4 (crypto_shorthash) under the map's secret key: clients that choose
+ * user ids and type names cannot aim them at one chain. A seeded FNV-1a could
+ * not promise that: its low k bits, which pick the bucket, depend only on the
+ * low k bits of the seed and of each byte.
+ */
 static uint32_t hash_str(const strmap_t *m, const char *s)
 {
-    uint32_t h = 2166136261u ^ m->seed;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    unsigned char out[crypto_shorthash_BYTES];
+    crypto_shorthash(out, (const unsigned char *)s, strlen(s), m->key);
+    uint32_t h;
+    memcpy(&h, out, sizeof h);
     return h;
 }
 
 void strmap_init(strmap_t *m)
 {
     memset(m, 0, sizeof *m);
-    m->seed = arc4random();
+    /* A map may be made before anything else started libsodium; sodium_init() is idempotent
+     * and thread-safe. */
+    if (sodium_init() < 0) {
+        fprintf(stderr, "ssehub: libsodium cannot start (no source of randomness)\n");
+        abort();
+    }
+    randombytes_buf(m->key, sizeof m->key);
 }
 
 void strmap_free(strmap_t *m)

@@ -17,9 +17,10 @@ typedef struct strmap {
     strmap_entry_t **buckets;
     size_t nbuckets; /* power of two, or 0 before the first insert */
     size_t count;
-    uint32_t seed;
+    unsigned char key[16]; /* SipHash key, random per map */
 } strmap_t;
 
+/** An empty map with a fresh random hash key (users choose the keys: ids and type names). */
 void strmap_init(strmap_t *m);
 
 /** Frees the entries (not the values). */

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { SseStream, login, request, startServer, tokenFor } from './lib/server.mjs';
+import { SseStream, login, request, runBinary, startServer, tokenFor } from './lib/server.mjs';
 
 const A = 'http://app-a.test:8000';
 const B = 'https://app-b.test';
@@ -147,5 +147,38 @@ describe('CORS with no ALLOWED_ORIGIN', () => {
     const o = await request(srv, 'OPTIONS', '/events', { headers: { Origin: EVIL, 'Access-Control-Request-Method': 'GET' } });
     assert.equal(o.status, 204);
     assertNotEchoed(o, 'OPTIONS');
+  });
+});
+
+// A configured origin once overran the CORS buffers of the response heads.
+describe('ALLOWED_ORIGIN length', () => {
+  const origin = (n) => `https://${'a'.repeat(n - 'https://'.length)}`;
+
+  test('an origin over 511 bytes: exit 1 naming the setting, before listening', () => {
+    for (const n of [512, 2000, 60000]) {
+      const r = runBinary([], { defaults: true, timeout: 3000, env: { ALLOWED_ORIGIN: `${A}, ${origin(n)}`, SSE_DB: 'off' } });
+      assert.equal(r.code, 1, `${n}: exit ${r.code} signal ${r.signal}; stderr ${r.stderr.slice(0, 300)}`);
+      assert.match(r.stderr, /ALLOWED_ORIGIN/, `${n}: ${r.stderr.slice(0, 300)}`);
+      assert.doesNotMatch(r.stderr, /listening on/, `${n}: the server started`);
+    }
+  });
+
+  test('a 511-byte origin is echoed whole on responses and on the stream head', async () => {
+    const long = origin(511);
+    const srv = await startServer({ env: { ALLOWED_ORIGIN: long, SSE_HEARTBEAT: 60 } });
+    try {
+      for (const o of [long, EVIL]) { /* echoed, or named as the configured one */
+        const r = await request(srv, 'GET', '/healthz', { headers: { Origin: o } });
+        assert.equal(r.status, 200);
+        assertCors(r, long, `healthz (${o.slice(0, 20)})`);
+      }
+      const s = new SseStream(srv.port, { bearer: await tokenFor(srv, 'sub'), headers: { Origin: long } });
+      const h = await s.ready();
+      s.close();
+      assert.equal(h.status, 200);
+      assertCors({ headers: h.headers }, long, 'events 200');
+    } finally {
+      await srv.stopClean();
+    }
   });
 });

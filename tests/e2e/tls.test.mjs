@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
@@ -217,6 +218,47 @@ describe('HTTPS serving', () => {
     const h = await httpsRequest(srv.port, 'GET', '/healthz', { ca: A.cert });
     assert.equal(h.status, 200);
   });
+});
+
+// OpenSSL 3 reports a bare EOF as a protocol error; it used to be logged as a read error.
+describe('a TLS client that goes away', () => {
+  let srv;
+  let sub;
+  before(async () => {
+    srv = await startTlsServer(A, { env: { SSE_HEARTBEAT: 60 } });
+    sub = await httpsToken(srv.port, A.cert, ACCOUNTS.sub);
+  });
+  after(async () => { if (srv) await srv.stopClean(); });
+
+  /** A TLS stream on a TCP socket of our own, so it can be closed under TLS (no close_notify). */
+  async function stream(user) {
+    const raw = net.connect({ host: HOST, port: srv.port });
+    await new Promise((resolve, reject) => { raw.once('connect', resolve); raw.once('error', reject); });
+    const t = tls.connect({ socket: raw, ca: A.cert, host: HOST });
+    await new Promise((resolve, reject) => { t.once('secureConnect', resolve); t.once('error', reject); });
+    const q = encodeURIComponent(tokenParam(sub, user));
+    t.write(`GET /events?token=${q} HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    let text = '';
+    t.on('data', (d) => { text += d; });
+    t.on('error', () => {});
+    await until(() => text.includes('retry:'), 3000, `stream head for ${user}`);
+    return { raw, t };
+  }
+
+  for (const [what, close] of [
+    ['without close_notify (socket closed)', ({ raw }) => raw.destroy()],
+    ['with close_notify', ({ t }) => t.end()],
+  ]) {
+    test(`${what}: logged as client closed`, async () => {
+      const user = `gone-${what.length}-${process.pid}`;
+      const s = await stream(user);
+      const from = srv.lines.length;
+      close(s);
+      const line = await logAfter(srv, from, new RegExp(`disconnect .*user=${user} `));
+      assert.match(line, /reason=client closed/, line);
+      s.raw.destroy();
+    });
+  }
 });
 
 describe('stalled handshakes (SSE_HEADER_TIMEOUT=1)', () => {

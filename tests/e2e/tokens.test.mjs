@@ -561,11 +561,33 @@ externalSuite('EC P-256', () => ecKeys('prime256v1'), 'ES256', (claims, keys) =>
   'ES256 header, SHA-384 curve key': signJwt(claims(), { alg: 'ES256', key: ecKeys('secp384r1').privateKey }),
 }));
 
+// A key file was once read through a 16 KB buffer: the key's type was checked on
+// the whole file, but the verifier got the cut text and refused every token.
+describe('SSE_JWT_PUBLIC_KEY with 40 KB of text before the key', () => {
+  let s;
+  let keys;
+  before(async () => {
+    keys = ecKeys('prime256v1');
+    s = await startWithKey(`${'# explanatory text before the key block\n'.repeat(1000)}${keys.publicPem}`);
+  });
+  after(async () => { if (s) await s.stopClean(); });
+
+  test('tokens it signed are accepted', async () => {
+    const user = uniq('ext-long');
+    const jwt = signJwt({ sub: user, exp: nowSec() + 300 }, { alg: 'ES256', key: keys.privateKey });
+    const b = await openStream(s, { bearer: jwt });
+    await assertRoutedTo(s, await tokenFor(s, 'pub'), b, user);
+    b.close();
+  });
+});
+
 describe('SSE_JWT_PUBLIC_KEY refused at start-up', () => {
-  test('missing file, not a key, RSA 1024, EC P-384, a certificate-less garbage PEM: exit 1 naming the setting', () => {
+  test('missing file, not a key, RSA 1024, EC P-384, a certificate-less garbage PEM, over 1 MiB, a NUL byte: exit 1 naming the setting', () => {
     const dir = tempDir();
     const files = {
       'garbage.pem': 'hello\n',
+      'over-1mib.pem': ecKeys().publicPem + '\n'.repeat(1024 * 1024),
+      'nul.pem': `${ecKeys().publicPem}\0`,
       'rsa1024.pem': rsaKeys(1024).publicPem,
       'p384.pem': ecKeys('secp384r1').publicPem,
       'bad-body.pem': '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n',

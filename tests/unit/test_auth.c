@@ -1,9 +1,13 @@
 /* auth: goSSE token wrappers, JWT issue/verify and attacks, passwords, request auth order. */
 #include <criterion/criterion.h>
 #include <jwt.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "b64.h"
@@ -582,4 +586,130 @@ Test(auth, request_bearer_only_ignores_param_and_cookie)
 
     free(wgood);
     free(good);
+}
+
+/* ---- SSE_JWT_PUBLIC_KEY ---- */
+
+/* A new EC P-256 key: its public PEM and its private PEM (both malloc'd). */
+static void ec_key_pems(char **pub, char **priv)
+{
+    EVP_PKEY *pk = EVP_EC_gen("P-256");
+    cr_assert_not_null(pk);
+    BIO *b = BIO_new(BIO_s_mem());
+    char *p;
+    cr_assert_eq(PEM_write_bio_PUBKEY(b, pk), 1);
+    long n = BIO_get_mem_data(b, &p);
+    *pub = strndup(p, (size_t)n);
+    BIO_free(b);
+    b = BIO_new(BIO_s_mem());
+    cr_assert_eq(PEM_write_bio_PrivateKey(b, pk, NULL, NULL, 0, NULL, NULL), 1);
+    n = BIO_get_mem_data(b, &p);
+    *priv = strndup(p, (size_t)n);
+    BIO_free(b);
+    EVP_PKEY_free(pk);
+}
+
+/* Writes len bytes of data to a new temporary file and points SSE_JWT_PUBLIC_KEY at it. */
+static void set_key_file(const char *data, size_t len)
+{
+    char path[] = "/tmp/ssehub-test-key-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    FILE *f = fdopen(fd, "wb");
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    fclose(f);
+    free(cfg.jwt_public_key);
+    cfg.jwt_public_key = strdup(path);
+}
+
+static void unlink_key_file(void)
+{
+    unlink(cfg.jwt_public_key);
+}
+
+/* An ES256 token for sub, signed with the private key PEM. */
+static char *es256_token(const char *priv, const char *sub)
+{
+    jwt_t *j = NULL;
+    cr_assert_eq(jwt_new(&j), 0);
+    jwt_add_grant(j, "sub", sub);
+    jwt_add_grant_int(j, "exp", now + 300);
+    cr_assert_eq(jwt_set_alg(j, JWT_ALG_ES256, (const unsigned char *)priv, (int)strlen(priv)), 0);
+    char *t = jwt_encode_str(j);
+    jwt_free(j);
+    cr_assert_not_null(t);
+    return t;
+}
+
+/*
+ * Text before the PEM block is allowed (RFC 7468 explanatory text); past 16 KB it
+ * used to be cut, leaving the tokens' verifier without the key while start-up said
+ * nothing. The whole file is kept.
+ */
+Test(auth, public_key_file_over_16k_read_whole)
+{
+    char *pub, *priv;
+    ec_key_pems(&pub, &priv);
+    size_t pre = 40000, plen = strlen(pub);
+    char *file = malloc(pre + plen + 1);
+    for (size_t i = 0; i < pre; i += 40)
+        memcpy(file + i, "# explanatory text before the key block\n", 40);
+    memcpy(file + pre, pub, plen + 1);
+    set_key_file(file, pre + plen);
+    char err[SSE_ERR_LEN] = "";
+    int rc = auth_load_public_key(&cfg, err);
+    unlink_key_file();
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_str_eq(cfg.jwt_public_alg, "ES256");
+    cr_assert_eq(strlen(cfg.jwt_public_pem), pre + plen, "the key text was cut");
+
+    char *t = es256_token(priv, "ext-user");
+    identity_t id;
+    cr_assert_eq(verify(t, &id), 0, "a token signed with the key is refused");
+    cr_assert_eq(id.role, ROLE_SUBSCRIBER);
+    identity_free(&id);
+    free(t);
+    free(file);
+    free(pub);
+    free(priv);
+}
+
+/* Past the bound (AUTH_MAX_KEY_FILE), or with a NUL byte, a key file is refused by name. */
+Test(auth, public_key_file_too_big_or_binary_refused)
+{
+    char *pub, *priv;
+    ec_key_pems(&pub, &priv);
+    size_t plen = strlen(pub), len = AUTH_MAX_KEY_FILE + 1;
+    char *file = malloc(len);
+    memset(file, '\n', len);
+    memcpy(file, pub, plen); /* a valid key first: PEM_read would still find it */
+    set_key_file(file, len);
+    char err[SSE_ERR_LEN] = "";
+    int rc = auth_load_public_key(&cfg, err);
+    unlink_key_file();
+    cr_assert_eq(rc, SSE_EINVAL);
+    cr_assert(strncmp(err, "SSE_JWT_PUBLIC_KEY:", 19) == 0, "%s", err);
+    cr_assert_null(cfg.jwt_public_pem);
+
+    /* exactly at the bound it is read */
+    set_key_file(file, AUTH_MAX_KEY_FILE);
+    rc = auth_load_public_key(&cfg, err);
+    unlink_key_file();
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_eq(strlen(cfg.jwt_public_pem), AUTH_MAX_KEY_FILE);
+    free(cfg.jwt_public_pem);
+    cfg.jwt_public_pem = NULL;
+
+    /* a NUL would end the key text that the verifier is given */
+    file[plen] = '\0';
+    set_key_file(file, plen + 2);
+    err[0] = '\0';
+    rc = auth_load_public_key(&cfg, err);
+    unlink_key_file();
+    cr_assert_eq(rc, SSE_EINVAL);
+    cr_assert(strncmp(err, "SSE_JWT_PUBLIC_KEY:", 19) == 0, "%s", err);
+    cr_assert_null(cfg.jwt_public_pem);
+    free(file);
+    free(pub);
+    free(priv);
 }

@@ -582,6 +582,37 @@ Test(config, allowed_origin_bad)
     cr_assert_eq(cfg.norigins, CONFIG_MAX_ORIGINS);
 }
 
+/* An origin longer than a request's Origin may be (CONFIG_MAX_ORIGIN_LEN) is refused, by name. */
+Test(config, allowed_origin_too_long)
+{
+    static char v[4096];
+    memset(v, 'a', sizeof v - 1);
+    memcpy(v, "https://", 8);
+    setenv("ALLOWED_ORIGIN", v, 1);
+    cr_assert_eq(load_text(minimal), SSE_EINVAL);
+    cr_assert(strncmp(err, "ALLOWED_ORIGIN:", 15) == 0, "%s", err);
+    cr_assert(strchr(err, '\n') == NULL, "one line: %s", err);
+
+    v[CONFIG_MAX_ORIGIN_LEN + 1] = '\0';
+    setenv("ALLOWED_ORIGIN", v, 1);
+    cr_assert_eq(load_text(minimal), SSE_EINVAL);
+    cr_assert(strncmp(err, "ALLOWED_ORIGIN:", 15) == 0, "%s", err);
+
+    /* a trailing slash is not part of the origin */
+    v[CONFIG_MAX_ORIGIN_LEN] = '/';
+    setenv("ALLOWED_ORIGIN", v, 1);
+    cr_assert_eq(load_text(minimal), 0, "%s", err);
+    cr_assert_eq(strlen(cfg.origins[0]), CONFIG_MAX_ORIGIN_LEN);
+
+    v[CONFIG_MAX_ORIGIN_LEN] = '\0';
+    static char list[sizeof v + 32];
+    snprintf(list, sizeof list, "https://short.example, %s", v);
+    setenv("ALLOWED_ORIGIN", list, 1);
+    cr_assert_eq(load_text(minimal), 0, "%s", err);
+    cr_assert_eq(cfg.norigins, 2);
+    cr_assert_str_eq(cfg.origins[1], v);
+}
+
 Test(config, help_lists_every_variable)
 {
     char *out = NULL;

@@ -134,3 +134,51 @@ Test(cors, no_origins_configured)
     check("https://a.example", FIXED);
     check(NULL, FIXED);
 }
+
+/*
+ * Every buffer size from 0 to more than enough: nothing is written past outsz, the
+ * result is NUL-terminated, its length is returned, and it is made of whole lines
+ * (the origin lines with the fixed ones, the fixed ones alone, or nothing).
+ */
+Test(cors, small_buffer_never_overrun)
+{
+    load("https://a.example");
+    const char *full = ALLOW("https://a.example") FIXED;
+    for (size_t outsz = 0; outsz <= strlen(full) + 8; outsz++) {
+        char buf[1024];
+        memset(buf, 'Z', sizeof buf);
+        size_t n = cors_headers(&cfg, "https://a.example", 17, buf, outsz);
+        for (size_t i = outsz; i < sizeof buf; i++)
+            cr_assert_eq(buf[i], 'Z', "outsz %zu: byte %zu written", outsz, i);
+        if (outsz == 0) {
+            cr_assert_eq(n, 0);
+            continue;
+        }
+        cr_assert_lt(n, outsz, "outsz %zu: returned %zu", outsz, n);
+        cr_assert_eq(strlen(buf), n, "outsz %zu", outsz);
+        if (outsz > strlen(full)) cr_assert_str_eq(buf, full);
+        else if (outsz > strlen(FIXED)) cr_assert_str_eq(buf, FIXED, "outsz %zu", outsz);
+        else cr_assert_str_eq(buf, "", "outsz %zu", outsz);
+    }
+}
+
+/*
+ * A configured origin longer than the caller's buffer (config_load refuses one, but
+ * cors_headers must not rely on it): it is left out rather than cut, and the
+ * buffer of reply_meta_t's size is not overrun.
+ */
+Test(cors, long_configured_origin_left_out_not_truncated)
+{
+    static char origin[3000];
+    memset(origin, 'a', sizeof origin - 1);
+    memcpy(origin, "https://", 8);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.origins[0] = strdup(origin);
+    cfg.norigins = 1;
+    char buf[4096];
+    memset(buf, 'Z', sizeof buf);
+    size_t n = cors_headers(&cfg, NULL, 0, buf, 1024);
+    for (size_t i = 1024; i < sizeof buf; i++) cr_assert_eq(buf[i], 'Z', "byte %zu written", i);
+    cr_assert_str_eq(buf, FIXED);
+    cr_assert_eq(n, strlen(FIXED));
+}
