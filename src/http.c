@@ -1,148 +1,139 @@
 /* HTTP/1.1 request parsing on http-parser, plus the small header and query helpers handlers use. */
 #include "http.h"
 
-#include <http_parser.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
 #include "common.h"
 
-/** State of one parse; lives on the stack of http_parse_request(). */
-typedef struct parse_ctx {
-    http_request_t *req;
-    const http_limits_t *lim;
-    const char *url;
-    size_t url_len;
-    bool in_value;     /* the last header callback was a value */
-    bool headers_done; /* the head is complete */
-    bool complete;     /* the whole message is complete */
-    bool split_body;   /* the body arrived in pieces (chunked) */
-    bool compact;      /* second pass: move chunk data together */
-    char *body_end;    /* where the next body byte goes when compacting */
-    size_t body_total;
-    const char *buf;      /* start of the request, to measure the head */
-    const char *head_end; /* end of the last token of the head seen so far */
-    int status;           /* error status chosen by a callback */
-} parse_ctx_t;
+#define UNSET UINT32_MAX
 
 /* Appends a piece of a token; pieces of one token must be adjacent in the buffer. */
-static int extend(const char **start, size_t *len, const char *at, size_t n)
+static int extend(http_span_t *t, uint32_t at, size_t n)
 {
-    if (!*start) {
-        *start = at;
-        *len = n;
+    if (t->off == UNSET) {
+        t->off = at;
+        t->len = (uint32_t)n;
         return 0;
     }
-    if (*start + *len != at) return -1;
-    *len += n;
+    if (t->off + t->len != at) return -1;
+    t->len += (uint32_t)n;
     return 0;
+}
+
+static uint32_t offset_of(const http_reader_t *r, const char *at)
+{
+    return (uint32_t)(at - r->base);
 }
 
 static int on_url(http_parser *p, const char *at, size_t n)
 {
-    parse_ctx_t *c = p->data;
-    c->head_end = at + n;
-    return extend(&c->url, &c->url_len, at, n);
+    http_reader_t *r = p->data;
+    r->head_end = offset_of(r, at) + (uint32_t)n;
+    return extend(&r->url, offset_of(r, at), n);
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t n)
 {
-    parse_ctx_t *c = p->data;
-    http_request_t *r = c->req;
-    if (c->headers_done) { /* a trailer after a chunked body: it must not pass for a header */
-        c->status = 400;
+    http_reader_t *r = p->data;
+    if (r->headers_done) { /* a trailer after a chunked body: it must not pass for a header */
+        r->status = 400;
         return -1;
     }
-    c->head_end = at + n;
-    if (c->in_value || r->nheaders == 0) {
+    r->head_end = offset_of(r, at) + (uint32_t)n;
+    if (r->in_value || r->nheaders == 0) {
         if (r->nheaders == HTTP_MAX_HEADERS) {
-            c->status = 431;
+            r->status = 431;
             return -1;
         }
         r->nheaders++;
-        c->in_value = false;
-        http_header_t *h = &r->headers[r->nheaders - 1];
-        h->name = NULL;
-        h->value = "";
-        h->value_len = 0;
+        r->in_value = false;
+        r->name[r->nheaders - 1] = (http_span_t){UNSET, 0};
+        r->value[r->nheaders - 1] = (http_span_t){0, 0};
     }
-    http_header_t *h = &r->headers[r->nheaders - 1];
-    return extend(&h->name, &h->name_len, at, n);
+    return extend(&r->name[r->nheaders - 1], offset_of(r, at), n);
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t n)
 {
-    parse_ctx_t *c = p->data;
-    http_header_t *h = &c->req->headers[c->req->nheaders - 1];
-    c->head_end = at + n;
-    if (!c->in_value) {
-        c->in_value = true;
-        h->value = NULL;
+    http_reader_t *r = p->data;
+    http_span_t *v = &r->value[r->nheaders - 1];
+    r->head_end = offset_of(r, at) + (uint32_t)n;
+    if (!r->in_value) {
+        r->in_value = true;
+        v->off = UNSET;
     }
-    if (extend(&h->value, &h->value_len, at, n)) {
-        c->status = 400; /* obsolete line folding */
+    if (extend(v, offset_of(r, at), n)) {
+        r->status = 400; /* obsolete line folding */
         return -1;
     }
     return 0;
+}
+
+static bool name_is(const http_reader_t *r, int i, const char *name, size_t n)
+{
+    return r->name[i].len == n && strncasecmp(r->base + r->name[i].off, name, n) == 0;
 }
 
 static int on_headers_complete(http_parser *p)
 {
-    parse_ctx_t *c = p->data;
-    http_request_t *r = c->req;
-    /* The parser's own counter is reset by now: measure up to the last token, plus its CRLFs. */
-    if ((size_t)(c->head_end - c->buf) + 4 > c->lim->max_header_bytes) {
-        c->status = 431;
+    http_reader_t *r = p->data;
+    if (p->http_major == 0) { /* HTTP/0.9 has no head to answer with: refuse, then close */
+        r->status = 400;
+        return -1;
+    }
+    if (p->http_major > 1) {
+        r->status = 505;
+        return -1;
+    }
+    /* Measured up to the last token, plus its CRLFs. */
+    if ((size_t)(r->head_end - r->start) + 4 > r->lim->max_header_bytes) {
+        r->status = 431;
         return -1;
     }
     bool has_cl = false, has_te = false;
     for (int i = 0; i < r->nheaders; i++) {
-        if (r->headers[i].name_len == 14 && strncasecmp(r->headers[i].name, "content-length", 14) == 0) {
+        if (name_is(r, i, "content-length", 14)) {
             if (has_cl) { /* repeated, even with equal values: a smuggling shape */
-                c->status = 400;
+                r->status = 400;
                 return -1;
             }
             has_cl = true;
         }
-        if (r->headers[i].name_len == 17 && strncasecmp(r->headers[i].name, "transfer-encoding", 17) == 0)
-            has_te = true;
+        if (name_is(r, i, "transfer-encoding", 17)) has_te = true;
     }
     if (has_cl && has_te) {
-        c->status = 400;
+        r->status = 400;
         return -1;
     }
-    if (has_cl && p->content_length > c->lim->max_body_bytes) {
-        c->status = 413;
+    if (has_cl && p->content_length > r->lim->max_body_bytes) {
+        r->status = 413;
         return -1;
     }
-    c->headers_done = true;
+    r->headers_done = true;
+    http_parser_pause(p, 1); /* stop here so the caller learns where the body begins */
     return 0;
 }
 
+/* Body bytes are moved to the end of the body so far: a chunked body ends up joined. */
 static int on_body(http_parser *p, const char *at, size_t n)
 {
-    parse_ctx_t *c = p->data;
-    http_request_t *r = c->req;
-    c->body_total += n;
-    if (c->body_total > c->lim->max_body_bytes) {
-        c->status = 413;
+    http_reader_t *r = p->data;
+    if ((size_t)r->body.len + n > r->lim->max_body_bytes) {
+        r->status = 413;
         return -1;
     }
-    if (c->compact) {
-        if (!c->body_end) c->body_end = (char *)at;
-        memmove(c->body_end, at, n);
-        c->body_end += n;
-        r->body_len = c->body_total;
-        return 0;
-    }
-    if (extend(&r->body, &r->body_len, at, n)) c->split_body = true;
+    char *end = r->base + r->body.off + r->body.len;
+    if (end != at) memmove(end, at, n);
+    r->body.len += (uint32_t)n;
     return 0;
 }
 
 static int on_message_complete(http_parser *p)
 {
-    parse_ctx_t *c = p->data;
-    c->complete = true;
+    http_reader_t *r = p->data;
+    r->complete = true;
     http_parser_pause(p, 1); /* stop here: the next pipelined request is parsed later */
     return 0;
 }
@@ -156,30 +147,61 @@ static const http_parser_settings parser_settings = {
     .on_message_complete = on_message_complete,
 };
 
-static size_t run(char *buf, size_t len, parse_ctx_t *c, http_parser *p)
+/* Resets the per-request state for a request beginning at offset start. */
+static void begin_request(http_reader_t *r, uint32_t start)
 {
-    c->buf = c->head_end = buf;
-    http_parser_init(p, HTTP_REQUEST);
-    p->data = c;
-    return http_parser_execute(p, &parser_settings, buf, len);
+    const http_limits_t *lim = r->lim;
+    memset(r, 0, offsetof(http_reader_t, url));
+    http_parser_init(&r->parser, HTTP_REQUEST);
+    r->parser.data = r;
+    r->lim = lim;
+    r->start = r->parsed = r->head_end = start;
+    r->url = (http_span_t){UNSET, 0};
+    r->nheaders = 0;
+    r->body = (http_span_t){0, 0};
+    r->in_value = r->headers_done = r->body_started = r->complete = r->failed = false;
+    r->status = 0;
+}
+
+void http_reader_init(http_reader_t *r, const http_limits_t *lim)
+{
+    r->lim = lim;
+    begin_request(r, 0);
+}
+
+size_t http_reader_next(http_reader_t *r)
+{
+    begin_request(r, r->parsed);
+    return r->parsed;
+}
+
+void http_reader_shift(http_reader_t *r, size_t delta)
+{
+    uint32_t d = (uint32_t)delta;
+    r->start -= d;
+    r->parsed -= d;
+    r->head_end -= d;
+    if (r->url.off != UNSET) r->url.off -= d;
+    for (int i = 0; i < r->nheaders; i++) {
+        if (r->name[i].off != UNSET) r->name[i].off -= d;
+        if (r->value[i].off != UNSET) r->value[i].off -= d;
+    }
+    if (r->body_started) r->body.off -= d;
 }
 
 /* Splits the request target into path and query; absolute-form targets lose scheme and host. */
-static int split_target(parse_ctx_t *c)
+static int split_target(http_request_t *req, const char *u, size_t n)
 {
-    http_request_t *r = c->req;
-    const char *u = c->url;
-    size_t n = c->url_len;
     if (!u || n == 0) return -1;
     if (u[0] != '/') {
         const char *s = memmem(u, n, "://", 3);
         if (!s) return -1;
         const char *slash = memchr(s + 3, '/', n - (size_t)(s + 3 - u));
         if (!slash) {
-            r->path = "/";
-            r->path_len = 1;
-            r->query = "";
-            r->query_len = 0;
+            req->path = "/";
+            req->path_len = 1;
+            req->query = "";
+            req->query_len = 0;
             return 0;
         }
         n -= (size_t)(slash - u);
@@ -188,54 +210,104 @@ static int split_target(parse_ctx_t *c)
     const char *hash = memchr(u, '#', n);
     if (hash) n = (size_t)(hash - u);
     const char *q = memchr(u, '?', n);
-    r->path = u;
-    r->path_len = q ? (size_t)(q - u) : n;
-    r->query = q ? q + 1 : "";
-    r->query_len = q ? n - r->path_len - 1 : 0;
+    req->path = u;
+    req->path_len = q ? (size_t)(q - u) : n;
+    req->query = q ? q + 1 : "";
+    req->query_len = q ? n - req->path_len - 1 : 0;
     return 0;
+}
+
+/* Turns the offsets of a complete request into req's pointers into buf. */
+static int fill_request(const http_reader_t *r, const char *buf, http_request_t *req)
+{
+    memset(req, 0, sizeof *req);
+    if (r->url.off == UNSET || split_target(req, buf + r->url.off, r->url.len)) return -1;
+    req->nheaders = r->nheaders;
+    for (int i = 0; i < r->nheaders; i++) {
+        http_header_t *h = &req->headers[i];
+        h->name = buf + r->name[i].off;
+        h->name_len = r->name[i].len;
+        h->value = r->value[i].len ? buf + r->value[i].off : "";
+        h->value_len = r->value[i].len;
+        /* optional whitespace is not part of a value */
+        while (h->value_len && (h->value[h->value_len - 1] == ' ' || h->value[h->value_len - 1] == '\t'))
+            h->value_len--;
+    }
+    req->body = r->body.len ? buf + r->body.off : "";
+    req->body_len = r->body.len;
+    req->method = (int)r->parser.method;
+    req->keep_alive = http_should_keep_alive(&r->parser);
+    return 0;
+}
+
+void http_reader_request(const http_reader_t *r, const char *buf, http_request_t *req)
+{
+    fill_request(r, buf, req);
+}
+
+static int fail(http_reader_t *r, int status, int *out)
+{
+    r->failed = true;
+    *out = status;
+    return HTTP_ERROR;
+}
+
+int http_reader_parse(http_reader_t *r, char *buf, size_t *len, http_request_t *req, int *status)
+{
+    *status = 400;
+    if (r->failed) return HTTP_ERROR;
+    r->base = buf;
+    while (!r->complete && r->parsed < *len) {
+        size_t got = http_parser_execute(&r->parser, &parser_settings, buf + r->parsed,
+                                         *len - r->parsed);
+        r->parsed += (uint32_t)got;
+        enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);
+        if (e == HPE_PAUSED) {
+            http_parser_pause(&r->parser, 0);
+            if (r->headers_done && !r->body_started) {
+                /* Paused on the head's last LF, which the parser takes again on resume. */
+                r->body_started = true;
+                r->body.off = r->parsed + 1;
+            }
+            continue;
+        }
+        if (e != HPE_OK)
+            return fail(r, r->status ? r->status : e == HPE_HEADER_OVERFLOW ? 431 : 400, status);
+        if (got == 0) break;
+    }
+    r->base = NULL;
+    if (!r->complete) {
+        if (r->parser.upgrade && r->headers_done) return fail(r, 400, status); /* CONNECT and the like */
+        if (!r->headers_done && (size_t)(r->parsed - r->start) > r->lim->max_header_bytes)
+            return fail(r, 431, status);
+        /* Framing already parsed is of no more use: keep only the head and the body so far. */
+        if (r->body_started && r->body.off + r->body.len < r->parsed) {
+            r->parsed = r->body.off + r->body.len;
+            *len = r->parsed;
+        }
+        return HTTP_NEED_MORE;
+    }
+    if (fill_request(r, buf, req)) return fail(r, 400, status);
+    return HTTP_COMPLETE;
 }
 
 int http_parse_request(char *buf, size_t len, const http_limits_t *lim, http_request_t *req,
                        int *status)
 {
-    parse_ctx_t c = {.req = req, .lim = lim};
-    http_parser p;
-    memset(req, 0, sizeof *req);
-    *status = 400;
-    size_t used = run(buf, len, &c, &p);
-    enum http_errno e = HTTP_PARSER_ERRNO(&p);
-    if (e != HPE_OK && e != HPE_PAUSED) {
-        *status = c.status ? c.status : e == HPE_HEADER_OVERFLOW ? 431 : 400;
-        return HTTP_ERROR;
+    /* A copy: chunk joining must not touch buf unless the request is complete. */
+    char *tmp = xmalloc(len ? len : 1);
+    memcpy(tmp, buf, len);
+    http_reader_t r;
+    http_reader_init(&r, lim);
+    size_t n = len;
+    int rc = http_reader_parse(&r, tmp, &n, req, status);
+    if (rc == HTTP_COMPLETE) {
+        memcpy(buf, tmp, r.parsed);
+        fill_request(&r, buf, req);
+        rc = (int)r.parsed;
     }
-    if (!c.complete) {
-        if (p.upgrade && c.headers_done) {
-            *status = 400; /* CONNECT and the like */
-            return HTTP_ERROR;
-        }
-        if (!c.headers_done && len > lim->max_header_bytes) {
-            *status = 431;
-            return HTTP_ERROR;
-        }
-        return HTTP_NEED_MORE;
-    }
-    if (c.split_body) { /* a chunked body: second pass joins the chunks in place */
-        parse_ctx_t c2 = {.req = req, .lim = lim, .compact = true};
-        memset(req, 0, sizeof *req);
-        used = run(buf, used, &c2, &p);
-        req->body = c2.body_end ? c2.body_end - c2.body_total : "";
-        c = c2;
-    }
-    if (split_target(&c)) return HTTP_ERROR;
-    for (int i = 0; i < req->nheaders; i++) { /* optional whitespace is not part of a value */
-        http_header_t *h = &req->headers[i];
-        while (h->value_len && (h->value[h->value_len - 1] == ' ' || h->value[h->value_len - 1] == '\t'))
-            h->value_len--;
-    }
-    req->method = (int)p.method;
-    req->keep_alive = http_should_keep_alive(&p);
-    if (!req->body) req->body = "";
-    return (int)used;
+    free(tmp);
+    return rc;
 }
 
 const char *http_header(const http_request_t *req, const char *name, size_t *len)
@@ -339,6 +411,7 @@ const char *http_reason(int status)
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
     }
 }

@@ -413,3 +413,110 @@ Test(http, reasons)
     cr_assert_str_eq(http_reason(431), "Request Header Fields Too Large");
     cr_assert_str_eq(http_reason(999), "Unknown");
 }
+
+/* Feeds text to one reader in pieces of step bytes, as reads from a socket would. */
+static int feed(http_reader_t *r, char *b, size_t *len, const char *text, size_t step, int *st)
+{
+    size_t n = strlen(text), at = 0;
+    int rc = HTTP_NEED_MORE;
+    while (at < n && rc == HTTP_NEED_MORE) {
+        size_t k = n - at < step ? n - at : step;
+        memcpy(b + *len, text + at, k);
+        *len += k;
+        at += k;
+        uint32_t before = r->parsed;
+        rc = http_reader_parse(r, b, len, &req, st);
+        /* Each byte is parsed once: the parser never goes back over what it took. */
+        if (rc == HTTP_NEED_MORE) cr_assert_geq(r->parsed, before);
+    }
+    return rc;
+}
+
+Test(http_reader, byte_by_byte_head_parses_each_byte_once)
+{
+    static char head[9000];
+    int n = snprintf(head, sizeof head, "GET /events?type=a HTTP/1.1\r\nHost: x\r\n");
+    for (int i = 0; n < 8000; i++) n += snprintf(head + n, sizeof head - (size_t)n, "X-H%d: %0200d\r\n", i, i);
+    n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
+    http_limits_t big = {.max_header_bytes = 8192, .max_body_bytes = 64};
+    http_reader_t r;
+    http_reader_init(&r, &big);
+    size_t len = 0;
+    int st;
+    cr_assert_eq(feed(&r, buf, &len, head, 1, &st), HTTP_COMPLETE);
+    cr_assert_eq(r.parsed, (uint32_t)n, "the parser took %u of %d bytes", r.parsed, n);
+    cr_assert(MEMEQ(req.path, req.path_len, "/events"));
+    cr_assert_gt(req.nheaders, 30);
+}
+
+Test(http_reader, chunked_body_one_byte_at_a_time_is_joined_and_framing_dropped)
+{
+    const char *text = "POST /broadcast HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\n\r\n";
+    http_reader_t r;
+    http_reader_init(&r, &lim);
+    size_t len = 0, most = 0;
+    int st, rc = HTTP_NEED_MORE;
+    for (size_t at = 0; text[at] && rc == HTTP_NEED_MORE; at++) {
+        buf[len++] = text[at];
+        rc = http_reader_parse(&r, buf, &len, &req, &st);
+        if (len > most) most = len;
+    }
+    cr_assert_eq(rc, HTTP_COMPLETE);
+    cr_assert(MEMEQ(req.body, req.body_len, "hello world"));
+    /* The buffer held the head and the body, never the chunk framing as well. */
+    size_t head = strlen("POST /broadcast HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    cr_assert_leq(most, head + strlen("hello world") + 8, "buffer reached %zu bytes", most);
+}
+
+Test(http_reader, pipelined_requests_follow_each_other_without_moving)
+{
+    const char *text = "GET /a HTTP/1.1\r\n\r\nGET /bb HTTP/1.1\r\n\r\nGET /ccc HTTP/1.1\r\n\r\n";
+    size_t len = strlen(text);
+    memcpy(buf, text, len);
+    http_reader_t r;
+    http_reader_init(&r, &lim);
+    int st;
+    const char *want[] = {"/a", "/bb", "/ccc"};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(http_reader_parse(&r, buf, &len, &req, &st), HTTP_COMPLETE);
+        cr_assert_eq(req.path_len, strlen(want[i]));
+        cr_assert(memcmp(req.path, want[i], req.path_len) == 0);
+        http_reader_next(&r);
+    }
+    cr_assert_eq(http_reader_parse(&r, buf, &len, &req, &st), HTTP_NEED_MORE);
+    cr_assert_eq(r.start, (uint32_t)len);
+}
+
+Test(http_reader, shift_keeps_a_request_in_progress)
+{
+    const char *first = "GET /a HTTP/1.1\r\n\r\nGET /second?x=1 HTTP/1.1\r\nHo";
+    size_t len = strlen(first);
+    memcpy(buf, first, len);
+    http_reader_t r;
+    http_reader_init(&r, &lim);
+    int st;
+    cr_assert_eq(http_reader_parse(&r, buf, &len, &req, &st), HTTP_COMPLETE);
+    size_t next = http_reader_next(&r);
+    cr_assert_eq(http_reader_parse(&r, buf, &len, &req, &st), HTTP_NEED_MORE);
+    memmove(buf, buf + next, len - next); /* what a connection does when it needs room */
+    len -= next;
+    http_reader_shift(&r, next);
+    const char *rest = "st: y\r\n\r\n";
+    memcpy(buf + len, rest, strlen(rest));
+    len += strlen(rest);
+    cr_assert_eq(http_reader_parse(&r, buf, &len, &req, &st), HTTP_COMPLETE);
+    cr_assert(MEMEQ(req.path, req.path_len, "/second"));
+    cr_assert(MEMEQ(req.query, req.query_len, "x=1"));
+    cr_assert(MEMEQ(req.headers[0].value, req.headers[0].value_len, "y"));
+}
+
+Test(http, http09_request_line_400)
+{
+    expect_error("GET /login\r\n\r\n", 400);
+}
+
+Test(http, http2_request_line_505)
+{
+    expect_error("GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505);
+}
