@@ -43,16 +43,16 @@ int events_collect_types(const http_request_t *req, char *types[SUB_MAX_TYPES])
 
 /*
  * The id a reconnecting client saw last: the Last-Event-ID header (browsers send
- * it), else the lastEventId query parameter. A value that is not a decimal id is
- * ignored, so the stream starts live.
+ * it), else the lastEventId query parameter. A value that is not a decimal number
+ * is ignored, so the stream starts live.
  */
 static bool last_event_id(const http_request_t *req, uint64_t *out)
 {
     size_t n;
     const char *h = http_header(req, "last-event-id", &n);
-    if (h) return replay_parse_id(h, n, out);
+    if (h) return replay_parse_resume_id(h, n, out);
     char *q = http_query_param(req, "lastEventId", 0);
-    bool ok = q && replay_parse_id(q, strlen(q), out);
+    bool ok = q && replay_parse_resume_id(q, strlen(q), out);
     free(q);
     return ok;
 }
@@ -63,9 +63,12 @@ int events_apply_claims(const identity_t *id, char *types[SUB_MAX_TYPES], int *n
     if (!*strict) return 0;
     for (int i = 0; i < *ntypes; i++)
         if (!auth_type_allowed(id, types[i])) return 403;
-    if (*ntypes == 0) { /* nothing asked: everything the token allows */
-        for (int i = 0; i < id->ntypes && i < SUB_MAX_TYPES; i++) types[i] = xstrdup(id->types[i]);
-        *ntypes = id->ntypes < SUB_MAX_TYPES ? id->ntypes : SUB_MAX_TYPES;
+    if (*ntypes == 0) { /* nothing asked: everything the token allows, each name once */
+        for (int i = 0; i < id->ntypes && *ntypes < SUB_MAX_TYPES; i++) {
+            bool dup = false;
+            for (int k = 0; k < *ntypes && !dup; k++) dup = strcmp(types[k], id->types[i]) == 0;
+            if (!dup) types[(*ntypes)++] = xstrdup(id->types[i]);
+        }
     }
     return 0;
 }
@@ -73,6 +76,10 @@ int events_apply_claims(const identity_t *id, char *types[SUB_MAX_TYPES], int *n
 void api_events(conn_t *c, const http_request_t *req)
 {
     const server_t *srv = c->w->srv;
+    if (c->qlen > 0) { /* answers to earlier requests go first; the stream's cap is its own */
+        conn_park(c);
+        return;
+    }
     identity_t id;
     if (auth_request(srv->cfg, req, time(NULL), 0, &id)) {
         respond_error(c, req, 401, "a valid token is required");
@@ -109,8 +116,14 @@ void api_events(conn_t *c, const http_request_t *req)
     n += (int)cors_headers(srv->cfg, origin, olen, head + n, sizeof head - (size_t)n);
     n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
     frame_t *f = frame_new(head, (size_t)n);
-    conn_send(c, f);
+    bool sent = conn_send(c, f);
     frame_unref(f);
+    if (!sent) { /* the connection is ending (its earlier answers overflowed): no stream */
+        sub_free(sub);
+        for (int i = 0; i < ntypes; i++) free(types[i]);
+        identity_free(&id);
+        return;
+    }
 
     char u[64], t[128] = "*";
     size_t tl = 0;
@@ -125,7 +138,7 @@ void api_events(conn_t *c, const http_request_t *req)
     identity_free(&id);
     uint64_t last_id;
     bool resume = srv->store && last_event_id(req, &last_id);
-    conn_begin_stream(c, sub);
+    if (!conn_begin_stream(c, sub)) return;
     worker_watch_expiry(c->w, sub->exp);
     stream_ticket_t *evict;
     c->ticket = caps_stream_open(&c->w->srv->caps, sub->user, c, c->w, &evict);

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "answer.h"
 #include "auth.h"
 #include "b64.h"
 #include "jobs.h"
@@ -15,9 +16,8 @@
 
 /** One login attempt, with copies of all it needs: it may be checked on another thread. */
 typedef struct login_req {
-    worker_t *w;
-    conn_t *c;
-    reply_meta_t meta;
+    const server_t *srv;
+    answer_t ans;
     bool tls; /* the cookie gets Secure and SameSite=None */
     char ip[46];
     char *user, *pass, *id;
@@ -62,7 +62,7 @@ static frame_t *blocked_frame(const server_t *srv, const login_req_t *rq, int wa
              log_clean(rq->user, clean, sizeof clean), wait);
     snprintf(extra, sizeof extra, "Retry-After: %d\r\n", wait);
     snprintf(msg, sizeof msg, "too many failed logins; retry in %d seconds", wait);
-    return error_frame(&rq->meta, 429, msg, extra);
+    return error_frame(&rq->ans.meta, 429, msg, extra);
 }
 
 /* 200 with the token, and the cookie holding the body itself (goSSE's format). */
@@ -74,7 +74,7 @@ static frame_t *success_frame(const server_t *srv, const login_req_t *rq, const 
     token_claims_t tc = {.username = acct->username, .sub = *rq->id ? rq->id : NULL, .ntypes = -1,
                          .iat = now, .exp = exp};
     char *jwt = auth_issue_token(cfg, &tc);
-    if (!jwt) return error_frame(&rq->meta, 500, "could not sign a token", NULL);
+    if (!jwt) return error_frame(&rq->ans.meta, 500, "could not sign a token", NULL);
     json_t *answer = json_pack("{s:s, s:s}", "token", jwt, "id", rq->id);
     char *text = json_dumps(answer, JSON_COMPACT | JSON_ENSURE_ASCII);
     char *cookie = b64_encode(text, strlen(text)); /* goSSE's cookie: base64 of the body itself */
@@ -93,7 +93,7 @@ static frame_t *success_frame(const server_t *srv, const login_req_t *rq, const 
     char clean[64];
     log_info(srv->log, "login ip=%s user=%s role=%s", rq->ip, log_clean(acct->username, clean, sizeof clean),
              auth_role_name(acct->role));
-    frame_t *f = response_frame(&rq->meta, 200, "application/json", text, strlen(text), extra);
+    frame_t *f = response_frame(&rq->ans.meta, 200, "application/json", text, strlen(text), extra);
     free(extra);
     free(cookie);
     free(text);
@@ -125,7 +125,7 @@ static frame_t *login_answer(const server_t *srv, const login_req_t *rq)
     if (!acct) {
         ratelimit_fail(srv->login_limit, rq->ip, rq->user, ratelimit_now_ms());
         log_info(srv->log, "login-failed ip=%s user=%s", rq->ip, log_clean(rq->user, clean, sizeof clean));
-        return error_frame(&rq->meta, 401, "invalid credentials", NULL);
+        return error_frame(&rq->ans.meta, 401, "invalid credentials", NULL);
     }
     ratelimit_success(srv->login_limit, rq->ip, rq->user);
     return success_frame(srv, rq, acct);
@@ -135,20 +135,21 @@ static frame_t *login_answer(const server_t *srv, const login_req_t *rq)
 static void login_job(void *arg, bool cancelled)
 {
     login_req_t *rq = arg;
-    const server_t *srv = rq->w->srv;
-    frame_t *f = cancelled ? error_frame(&rq->meta, 503, "the server is stopping", NULL)
-                           : login_answer(srv, rq);
-    worker_post_fill(rq->w, rq->c, &f, 1, rq->meta.keep_alive ? 0 : FILL_END, 0);
+    answer_send(&rq->ans, cancelled ? error_frame(&rq->ans.meta, 503, "the server is stopping", NULL)
+                                    : login_answer(rq->srv, rq));
     login_req_free(rq);
 }
 
 /* Queues a finished response on c; closes after it unless the connection stays open. */
-static void send_now(conn_t *c, const login_req_t *rq, frame_t *f)
+static void send_now(conn_t *c, const reply_meta_t *m, frame_t *f)
 {
     conn_send(c, f);
     frame_unref(f);
-    if (!rq->meta.keep_alive) conn_end(c);
+    if (!m->keep_alive) conn_end(c);
 }
+
+/* Room for a login answer: the token, the cookie holding it again, CORS lines. */
+#define LOGIN_ANSWER_BYTES 8192
 
 void api_login(conn_t *c, const http_request_t *req)
 {
@@ -170,10 +171,9 @@ void api_login(conn_t *c, const http_request_t *req)
         return;
     }
     login_req_t *rq = xcalloc(1, sizeof *rq);
-    rq->w = c->w;
-    rq->c = c;
-    reply_meta_init(&rq->meta, srv->cfg, req);
-    rq->tls = srv->tls_ctx != NULL;
+    rq->srv = srv;
+    reply_meta_init(&rq->ans.meta, srv->cfg, req);
+    rq->tls = srv->tls;
     snprintf(rq->ip, sizeof rq->ip, "%s", c->ip);
     rq->user = xstrdup(user);
     rq->pass = xstrdup(pass);
@@ -181,17 +181,16 @@ void api_login(conn_t *c, const http_request_t *req)
     json_decref(body);
     int wait = ratelimit_check(srv->login_limit, rq->ip, rq->user, ratelimit_now_ms());
     if (wait > 0 || !srv->login_jobs) { /* no argon2id to run: answer on the loop, as before */
-        send_now(c, rq, wait > 0 ? blocked_frame(srv, rq, wait) : login_answer(srv, rq));
+        send_now(c, &rq->ans.meta, wait > 0 ? blocked_frame(srv, rq, wait) : login_answer(srv, rq));
         login_req_free(rq);
         return;
     }
-    conn_hold(c);
+    answer_open(&rq->ans, c, req, LOGIN_ANSWER_BYTES);
     int rc = jobs_submit(srv->login_jobs, login_job, rq);
     if (rc) {
-        const char *msg = rc == SSE_EFULL ? "too many logins in progress; retry shortly"
-                                          : "the server is stopping";
-        frame_t *f = error_frame(&rq->meta, 503, msg, "Retry-After: 1\r\n");
-        conn_fill(c, &f, 1, false, !rq->meta.keep_alive);
+        answer_fail(&rq->ans, 503,
+                    rc == SSE_EFULL ? "too many logins in progress; retry shortly" : "the server is stopping",
+                    "Retry-After: 1\r\n");
         login_req_free(rq);
     }
 }

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "answer.h"
 #include "auth.h"
 #include "log.h"
 #include "replay.h"
@@ -15,12 +16,12 @@
 #define LIST_DEFAULT 50
 #define LIST_MAX 500
 
+/* An answer's body at most, so a page of big events cannot make one answer huge. */
+#define LIST_ANSWER_BYTES (256 * 1024)
+
 /* What the store read needs to answer; freed by on_rows. */
 typedef struct list_req {
-    worker_t *w;
-    conn_t *c;
-    reply_meta_t meta;
-    size_t limit;
+    answer_t ans;
 } list_req_t;
 
 /* "2026-11-27T21:00:00.123Z" */
@@ -33,30 +34,65 @@ static void iso_time(int64_t ms, char out[32])
     snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
 }
 
-/* Runs on the store's reader thread: the rows become the whole JSON answer. */
-static void on_rows(void *arg, const store_event_t *rows, size_t n, const store_bounds_t *b, int err)
+/* A growing byte string. */
+typedef struct text {
+    char *p;
+    size_t len, cap;
+} text_t;
+
+static void text_add(text_t *t, const char *s, size_t n)
 {
-    (void)b;
-    list_req_t *rq = arg;
-    frame_t *reply;
-    if (err) {
-        reply = response_json_frame(&rq->meta, 503, json_pack("{s:s}", "error", "the history could not be read"));
-    } else {
-        json_t *items = json_array();
-        size_t shown = n > rq->limit ? rq->limit : n;
-        for (size_t i = 0; i < shown; i++) {
-            char t[32];
-            iso_time(rows[i].time_ms, t);
-            json_array_append_new(items, json_pack("{s:I, s:s, s:s, s:s, s:s%}", "id",
-                                                   (json_int_t)rows[i].id, "time", t, "type",
-                                                   rows[i].type, "user", rows[i].user, "content",
-                                                   rows[i].content, rows[i].content_len));
-        }
-        /* One row more than asked for tells that an older page exists. */
-        json_t *next = n > rq->limit ? json_integer((json_int_t)rows[shown - 1].id) : json_null();
-        reply = response_json_frame(&rq->meta, 200, json_pack("{s:o, s:o}", "items", items, "next", next));
+    if (t->len + n + 1 > t->cap) {
+        while (t->len + n + 1 > t->cap) t->cap = t->cap ? t->cap * 2 : 4096;
+        t->p = xrealloc(t->p, t->cap);
     }
-    worker_post_fill(rq->w, rq->c, &reply, 1, rq->meta.keep_alive ? 0 : FILL_END, 0);
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+}
+
+/*
+ * Runs on the store's reader thread: the rows become the JSON answer, item by item,
+ * until the next one would pass LIST_ANSWER_BYTES (the first always goes). "next"
+ * names the oldest id shown when older items remain, so the client pages on.
+ */
+static void on_rows(void *arg, const store_page_t *pg, int err)
+{
+    list_req_t *rq = arg;
+    if (err) {
+        answer_json(&rq->ans, 503, json_pack("{s:s}", "error", "the history could not be read"));
+        free(rq);
+        return;
+    }
+    text_t body = {0};
+    text_add(&body, "{\"items\":[", 10);
+    size_t shown = 0;
+    for (; shown < pg->n; shown++) {
+        const store_event_t *ev = &pg->rows[shown];
+        char t[32];
+        iso_time(ev->time_ms, t);
+        json_t *item = json_pack("{s:I, s:s, s:s, s:s, s:s%}", "id", (json_int_t)ev->id, "time", t,
+                                 "type", ev->type, "user", ev->user, "content", ev->content,
+                                 ev->content_len);
+        char *one = json_dumps(item, JSON_COMPACT | JSON_ENSURE_ASCII);
+        json_decref(item);
+        size_t n = one ? strlen(one) : 0;
+        if (shown > 0 && body.len + n + 1 > LIST_ANSWER_BYTES) {
+            free(one);
+            break;
+        }
+        if (shown > 0) text_add(&body, ",", 1);
+        text_add(&body, one ? one : "null", one ? n : 4);
+        free(one);
+    }
+    char next[40] = "null";
+    if (shown > 0 && (shown < pg->n || pg->more))
+        snprintf(next, sizeof next, "%llu", (unsigned long long)pg->rows[shown - 1].id);
+    text_add(&body, "],\"next\":", 9);
+    text_add(&body, next, strlen(next));
+    text_add(&body, "}", 1);
+    answer_send(&rq->ans, response_frame(&rq->ans.meta, 200, "application/json", body.p, body.len, NULL));
+    free(body.p);
     free(rq);
 }
 
@@ -100,16 +136,16 @@ void api_notifications(conn_t *c, const http_request_t *req)
         respond_error(c, req, 503, "the history is off (SSE_DB=off)");
     } else {
         list_req_t *rq = xmalloc(sizeof *rq);
-        rq->w = c->w;
-        rq->c = c;
-        rq->limit = (size_t)limit;
-        reply_meta_init(&rq->meta, srv->cfg, req);
+        answer_open(&rq->ans, c, req, LIST_ANSWER_BYTES);
         store_filter_t f = {.user = id.user_id, .types = (const char *const *)types,
                             .ntypes = (uint32_t)ntypes, .strict = strict};
-        conn_hold(c);
-        if (srv->store->ops->list(srv->store, &f, before, (size_t)limit + 1, on_rows, rq)) {
-            frame_t *reply = response_json_frame(&rq->meta, 503, json_pack("{s:s}", "error", "the server is stopping"));
-            conn_fill(c, &reply, 1, false, !rq->meta.keep_alive);
+        store_read_opts_t o = {.max_rows = (size_t)limit, .max_bytes = LIST_ANSWER_BYTES,
+                               .cancelled = answer_cancelled(&rq->ans)};
+        int rc = srv->store->ops->list(srv->store, &f, before, &o, on_rows, rq);
+        if (rc) {
+            answer_fail(&rq->ans, 503,
+                        rc == SSE_EFULL ? "the history is busy; retry shortly" : "the server is stopping",
+                        "Retry-After: 1\r\n");
             free(rq);
         }
         for (int i = 0; i < ntypes; i++) free(types[i]);

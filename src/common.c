@@ -13,6 +13,7 @@ const char *sse_strerror(int code)
     case SSE_EFORBID: return "forbidden";
     case SSE_ENOMEM: return "out of memory";
     case SSE_EFULL: return "queue full";
+    case SSE_ECANCELED: return "cancelled";
     default: return "error";
     }
 }

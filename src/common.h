@@ -20,6 +20,7 @@ enum {
     SSE_EFORBID = -4, /* authenticated, but not allowed */
     SSE_ENOMEM = -5,
     SSE_EFULL = -6, /* a bounded queue is full */
+    SSE_ECANCELED = -7, /* the requester went away before the work ran */
 };
 
 /** A short English description of an SSE_E* code. */

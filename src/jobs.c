@@ -71,21 +71,29 @@ int jobs_submit(jobs_t *j, job_fn fn, void *arg)
     return rc;
 }
 
-void jobs_free(jobs_t *j)
+void jobs_stop(jobs_t *j)
 {
     if (!j) return;
     pthread_mutex_lock(&j->mu);
+    bool first = !j->stopping;
     j->stopping = true;
     pthread_cond_broadcast(&j->ready);
     pthread_mutex_unlock(&j->mu);
+    if (!first) return;
     for (int i = 0; i < j->nthreads; i++) pthread_join(j->threads[i], NULL);
-    /* The threads are gone: nobody else touches the ring now. */
+    /* The threads are gone and submits are refused: nobody else touches the ring now. */
     while (j->len) {
         job_t job = j->ring[j->head];
         j->head = (j->head + 1) % j->cap;
         j->len--;
         job.fn(job.arg, true);
     }
+}
+
+void jobs_free(jobs_t *j)
+{
+    if (!j) return;
+    jobs_stop(j);
     pthread_cond_destroy(&j->ready);
     pthread_mutex_destroy(&j->mu);
     free(j->ring);

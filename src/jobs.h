@@ -23,7 +23,14 @@ jobs_t *jobs_new(int nthreads, size_t max_queued);
  */
 int jobs_submit(jobs_t *j, job_fn fn, void *arg);
 
-/** Cancels the jobs still queued, waits for the running ones and the threads, frees j. */
+/**
+ * Refuses new jobs (jobs_submit then returns SSE_ERR), cancels the jobs still
+ * queued, and waits for the running ones and the threads. Idempotent; j stays
+ * valid for jobs_submit() callers until jobs_free().
+ */
+void jobs_stop(jobs_t *j);
+
+/** jobs_stop(), then frees j. */
 void jobs_free(jobs_t *j);
 
 #endif

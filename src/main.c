@@ -56,7 +56,7 @@ static void on_reload(struct ev_loop *loop, ev_signal *s, int revents)
 {
     (void)loop, (void)revents;
     server_t *srv = s->data;
-    if (!srv->tls_ctx) {
+    if (!srv->tls) {
         log_info(srv->log, "reload: TLS is off, nothing to reload");
         return;
     }
@@ -152,6 +152,7 @@ int main(int argc, char **argv)
     caps_init(&srv.caps, cfg.max_conns_per_ip, cfg.max_streams_per_user);
     if (*cfg.tls_cert) {
         srv.tls_ctx = tls_ctx_load(cfg.tls_cert, cfg.tls_key, err);
+        srv.tls = srv.tls_ctx != NULL;
         if (!srv.tls_ctx) {
             fprintf(stderr, "ssehub: %s\n", err);
             return 1;
@@ -205,14 +206,15 @@ int main(int argc, char **argv)
         srv.nworkers = i + 1;
     }
     for (int i = 0; i < nworkers; i++) {
-        if (worker_start(srv.workers[i])) {
-            fprintf(stderr, "ssehub: cannot start worker thread: %s\n", strerror(errno));
+        int e = worker_start(srv.workers[i]);
+        if (e) {
+            fprintf(stderr, "ssehub: cannot start worker thread: %s\n", strerror(e));
             return 1;
         }
     }
     log_info(&lg, "start ssehub %s listening on %s:%d scheme=%s workers=%d max_connections=%d fd_limit=%d "
                   "heartbeat=%ds accounts=%d",
-             SSE_VERSION, cfg.host, port, srv.tls_ctx ? "https" : "http", nworkers, srv.max_conns, fd_limit, cfg.heartbeat,
+             SSE_VERSION, cfg.host, port, srv.tls ? "https" : "http", nworkers, srv.max_conns, fd_limit, cfg.heartbeat,
              cfg.naccounts);
     if (srv.store)
         log_info(&lg, "history db=%s oldest=%llu latest=%llu max_age=%ds max_events=%d", cfg.db_path,
@@ -228,20 +230,25 @@ int main(int argc, char **argv)
 
     ev_run(srv.main_loop, 0);
 
-    atomic_store(&srv.stopping, 1);
+    /* No new requests; those taken get their answers: logins still queued get 503,
+     * commits still queued complete, and both land in the workers' inboxes. */
+    atomic_store(&srv.stopping, STOP_DRAIN);
+    for (int i = 0; i < nworkers; i++) worker_wake(srv.workers[i]);
+    jobs_stop(srv.login_jobs);
+    bool had_store = srv.store != NULL;
+    if (srv.store) srv.store->ops->drain(srv.store); /* later calls fail; freed after the workers */
+    /* Every answer is posted: the workers deliver them, then end their connections. */
+    atomic_store(&srv.stopping, STOP_CLOSE);
     for (int i = 0; i < nworkers; i++) worker_wake(srv.workers[i]);
     for (int i = 0; i < nworkers; i++) worker_join(srv.workers[i]);
-    /* Logins still queued get 503; their answers, like the running ones', land in the inboxes. */
+    uint64_t last_id = srv.bus.last_id;
+    for (int i = 0; had_store && i < nworkers; i++)
+        if (srv.workers[i]->last_seen_id > last_id) last_id = srv.workers[i]->last_seen_id;
+    if (srv.store) srv.store->ops->close(srv.store);
     jobs_free(srv.login_jobs);
-    /* Commits still queued complete now; their answers land in inboxes that worker_free() drains. */
-    if (srv.store) {
-        srv.store->ops->bounds(srv.store, &bounds);
-        srv.store->ops->close(srv.store);
-    }
     for (int i = 0; i < nworkers; i++) worker_free(srv.workers[i]);
     free(srv.workers);
-    log_info(&lg, "stop ssehub last_id=%llu",
-             (unsigned long long)(srv.store ? bounds.latest : srv.bus.last_id));
+    log_info(&lg, "stop ssehub last_id=%llu", (unsigned long long)last_id);
     pthread_mutex_destroy(&srv.bus.mu);
     if (srv.tls_ctx) SSL_CTX_free(srv.tls_ctx);
     pthread_mutex_destroy(&srv.tls_mu);

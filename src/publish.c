@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "answer.h"
 #include "common.h"
 #include "log.h"
 #include "respond.h"
@@ -13,11 +14,13 @@
 
 /* What the commit callback needs to answer the publisher; freed by it. */
 typedef struct publish_req {
-    worker_t *w;
-    conn_t *c;
-    reply_meta_t meta;
+    server_t *srv;
+    answer_t ans;
     char account[128];
 } publish_req_t;
+
+/* Room for a 201 or 503 answer with its CORS lines. */
+#define PUBLISH_ANSWER_BYTES 2048
 
 static void log_publish(const server_t *srv, uint64_t id, const char *account, const char *type,
                         const char *user, size_t bytes)
@@ -31,23 +34,21 @@ static void log_publish(const server_t *srv, uint64_t id, const char *account, c
 static void on_commit(void *arg, const store_event_t *ev, int err)
 {
     publish_req_t *rq = arg;
-    server_t *srv = rq->w->srv;
-    frame_t *reply;
+    server_t *srv = rq->srv;
     if (err == 0) {
         frame_t *f = sse_encode(ev->id, ev->type, ev->user, ev->content, ev->content_len);
         bus_fanout(srv, f);
         frame_unref(f);
         log_publish(srv, ev->id, rq->account, ev->type, ev->user, ev->content_len);
-        reply = response_json_frame(&rq->meta, 201, json_pack("{s:I}", "id", (json_int_t)ev->id));
+        answer_json(&rq->ans, 201, json_pack("{s:I}", "id", (json_int_t)ev->id));
     } else {
         log_error(srv->log, "publish-failed account=%s reason=%s", rq->account,
                   err == SSE_EFULL ? "store-full" : "store-error");
-        reply = response_json_frame(&rq->meta, 503,
-                                    json_pack("{s:s}", "error",
-                                              err == SSE_EFULL ? "the history store is full"
-                                                               : "the event could not be stored"));
+        answer_json(&rq->ans, 503,
+                    json_pack("{s:s}", "error",
+                              err == SSE_EFULL ? "the history store is full"
+                                               : "the event could not be stored"));
     }
-    worker_post_fill(rq->w, rq->c, &reply, 1, rq->meta.keep_alive ? 0 : FILL_END, 0);
     free(rq);
 }
 
@@ -62,18 +63,14 @@ void publish_submit(conn_t *c, const http_request_t *req, const char *type, cons
         return;
     }
     publish_req_t *rq = xmalloc(sizeof *rq);
-    rq->w = c->w;
-    rq->c = c;
-    reply_meta_init(&rq->meta, srv->cfg, req);
+    rq->srv = srv;
+    answer_open(&rq->ans, c, req, PUBLISH_ANSWER_BYTES);
     snprintf(rq->account, sizeof rq->account, "%s", account);
-    conn_hold(c);
     store_event_t ev = {.type = type, .user = user, .content = content, .content_len = content_len};
     /* Held until the worker is about to sleep: publishes of one wake-up share a commit. */
     c->w->store_held = true;
     if (srv->store->ops->append_held(srv->store, &ev, on_commit, rq)) {
-        frame_t *reply = response_json_frame(&rq->meta, 503,
-                                             json_pack("{s:s}", "error", "the server is stopping"));
-        conn_fill(c, &reply, 1, false, !rq->meta.keep_alive);
+        answer_fail(&rq->ans, 503, "the server is stopping", "Retry-After: 1\r\n");
         free(rq);
     }
 }

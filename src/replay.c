@@ -1,4 +1,4 @@
-/* History replay for Last-Event-ID: pages read on the store's reader thread fill the stream's hole. */
+/* History replay for Last-Event-ID: pages read on the store's reader thread fill the stream's slot. */
 #include "replay.h"
 
 #include <stdio.h>
@@ -12,16 +12,19 @@
 #include "worker.h"
 
 struct replay {
-    uint64_t after; /* the next page starts after this id */
-    uint64_t upto;  /* the live feed delivers every id above this one */
-    bool want_next; /* a page is due once the client has read the one before */
+    conn_slot_t *slot; /* the place of the pages, before the live feed */
+    uint64_t after;    /* the next page starts after this id */
+    uint64_t upto;     /* the live feed delivers every id above this one */
+    bool want_next;    /* a page is due once the client has read the one before */
 };
 
 /* What a store read needs to answer on the right worker; one per page, freed by on_rows. */
 typedef struct page_req {
-    worker_t *w;
-    conn_t *c;
+    const server_t *srv;
+    conn_slot_t *slot;
+    const char *ip; /* the connection's, which outlives the read */
     uint64_t after, upto;
+    size_t budget; /* encoded bytes the page may hold (its first event always fits) */
     bool first;
 } page_req_t;
 
@@ -39,6 +42,17 @@ bool replay_parse_id(const char *s, size_t len, uint64_t *out)
     return true;
 }
 
+bool replay_parse_resume_id(const char *s, size_t len, uint64_t *out)
+{
+    size_t digits = len && s[0] == '-' ? 1 : 0;
+    if (digits == len) return false;
+    for (size_t i = digits; i < len; i++)
+        if (s[i] < '0' || s[i] > '9') return false;
+    /* A decimal number this server cannot have given: below 0 or past 64 bits. */
+    if (digits || !replay_parse_id(s, len, out)) *out = REPLAY_NEVER_ISSUED;
+    return true;
+}
+
 /* The reset event: the client's id is outside the history, so it must catch up by listing. */
 static frame_t *reset_frame(const store_bounds_t *b)
 {
@@ -49,46 +63,75 @@ static frame_t *reset_frame(const store_bounds_t *b)
     return sse_encode(b->latest, "reset", NULL, data, (size_t)n);
 }
 
-/* Runs on the store's reader thread. */
-static void on_rows(void *arg, const store_event_t *rows, size_t n, const store_bounds_t *b, int err)
+/*
+ * Runs on the store's reader thread. Rows are encoded until the next would pass the
+ * page's budget, so the page fits the room left in the client's queue; what is left
+ * comes with the next page, read once the client has taken this one.
+ */
+static void on_rows(void *arg, const store_page_t *pg, int err)
 {
     page_req_t *rq = arg;
-    if (err) { /* the client reconnects and tries again */
-        log_error(rq->w->srv->log, "replay failed ip=%s", rq->c->ip);
-        worker_post_fill(rq->w, rq->c, NULL, 0, FILL_END | FILL_REPLAY, rq->upto);
+    if (err) { /* gone (cancelled), or the client reconnects and tries again */
+        if (err != SSE_ECANCELED) log_error(rq->srv->log, "replay failed ip=%s", rq->ip);
+        worker_post_fill(rq->slot, NULL, 0, FILL_END | FILL_REPLAY, rq->upto);
         free(rq);
         return;
     }
+    const store_bounds_t *b = &pg->bounds;
     uint64_t oldest = b->oldest ? b->oldest : b->latest + 1; /* empty: history starts after latest */
     if (rq->first && rq->after != 0 && (rq->after + 1 < oldest || rq->after > b->latest)) {
         frame_t *f = reset_frame(b);
-        worker_post_fill(rq->w, rq->c, &f, 1, FILL_REPLAY, rq->upto);
+        worker_post_fill(rq->slot, &f, 1, FILL_REPLAY | FILL_RESET, b->latest);
         free(rq);
         return;
     }
-    frame_t **frames = n ? xmalloc(n * sizeof *frames) : NULL;
-    for (size_t i = 0; i < n; i++)
-        frames[i] = sse_encode(rows[i].id, rows[i].type, rows[i].user, rows[i].content,
-                               rows[i].content_len);
-    uint64_t last = n ? rows[n - 1].id : rq->upto;
-    bool more = n == REPLAY_PAGE && last < rq->upto;
-    worker_post_fill(rq->w, rq->c, frames, (uint32_t)n, FILL_REPLAY | (more ? FILL_KEEP_HOLE : 0), last);
+    frame_t **frames = pg->n ? xmalloc(pg->n * sizeof *frames) : NULL;
+    size_t k = 0, bytes = 0;
+    for (; k < pg->n; k++) {
+        const store_event_t *ev = &pg->rows[k];
+        frame_t *f = sse_encode(ev->id, ev->type, ev->user, ev->content, ev->content_len);
+        if (k > 0 && bytes + f->len > rq->budget) {
+            frame_unref(f);
+            break;
+        }
+        bytes += f->len;
+        frames[k] = f;
+    }
+    bool more = k > 0 && (k < pg->n || pg->more);
+    uint64_t last = more ? pg->rows[k - 1].id : rq->upto;
+    worker_post_fill(rq->slot, frames, (uint32_t)k, FILL_REPLAY | (more ? FILL_KEEP_HOLE : 0), last);
     free(frames);
     free(rq);
 }
 
+/* Reads the next page, sized by the room left in the client's queue. */
 static void read_page(conn_t *c, bool first)
 {
     replay_t *r = c->replay;
-    store_t *st = c->w->srv->store;
+    const server_t *srv = c->w->srv;
+    store_t *st = srv->store;
     sub_t *s = c->sub;
+    size_t cap = (size_t)srv->cfg->max_queue_bytes, held = c->qbytes + c->reserved;
+    /* Half the room: the live feed queues behind the page meanwhile and needs the rest. */
+    size_t budget = held < cap ? (cap - held) / 2 : 0;
+    if (budget > REPLAY_PAGE_BYTES) budget = REPLAY_PAGE_BYTES;
     page_req_t *rq = xmalloc(sizeof *rq);
-    *rq = (page_req_t){.w = c->w, .c = c, .after = r->after, .upto = r->upto, .first = first};
+    *rq = (page_req_t){.srv = srv, .slot = r->slot, .ip = c->ip, .after = r->after, .upto = r->upto,
+                       .budget = budget, .first = first};
+    if (first) r->slot = rq->slot = conn_slot_open(c, budget);
+    else conn_slot_rearm(r->slot, budget);
     store_filter_t f = {.user = s->user ? s->user : "", .types = (const char *const *)s->types,
                         .ntypes = s->ntypes, .strict = s->strict};
-    if (st->ops->replay(st, r->after, r->upto, &f, REPLAY_PAGE, on_rows, rq)) {
+    store_read_opts_t o = {.max_rows = REPLAY_PAGE, .max_bytes = budget ? budget : 1,
+                           .cancelled = &r->slot->cancelled};
+    int rc = st->ops->replay(st, r->after, r->upto, &f, &o, on_rows, rq);
+    if (rc) {
+        log_warn(srv->log, "replay refused ip=%s reason=%s", c->ip,
+                 rc == SSE_EFULL ? "store-busy" : "stopping");
         free(rq);
-        conn_fill(c, NULL, 0, false, true); /* the store is closing: end the stream */
+        conn_slot_fill(r->slot, NULL, 0, CONN_FILL_END); /* the client reconnects and resumes */
+        replay_free(c->replay);
+        c->replay = NULL;
     }
 }
 
@@ -97,23 +140,25 @@ void replay_begin(conn_t *c, uint64_t last_id)
     replay_t *r = xcalloc(1, sizeof *r);
     r->after = last_id;
     r->upto = c->w->last_seen_id;
+    /* Ids at or below the resume point may still come live on this worker, when the
+     * client saw them on another that was ahead of this one: they must not come twice. */
+    c->sub->floor = last_id;
     c->replay = r;
-    conn_hold(c);
     read_page(c, true);
 }
 
-void replay_next(conn_t *c)
+void replay_next(conn_t *c, const conn_slot_t *at)
 {
     replay_t *r = c->replay;
-    if (!r->want_next) return;
+    if (!r->want_next || at != r->slot) return;
     r->want_next = false;
-    c->async++; /* the hole is already queued; a request is in flight again */
     read_page(c, false);
 }
 
-void replay_page_done(conn_t *c, bool more, uint64_t after)
+void replay_page_done(conn_t *c, bool more, bool reset, uint64_t after)
 {
     replay_t *r = c->replay;
+    if (reset) c->sub->floor = after; /* the id was never given: everything after latest is new */
     if (more) {
         r->after = after;
         r->want_next = true;

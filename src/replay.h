@@ -9,27 +9,45 @@
 struct conn;
 typedef struct replay replay_t;
 
-/** Largest page of history read at once; the next is read when the client has taken this one. */
+/** Most events in one page of history; the next is read when the client has taken this one. */
 #define REPLAY_PAGE 1000
+/** Most encoded bytes in one page, less when the client's queue has less room. */
+#define REPLAY_PAGE_BYTES (256 * 1024)
+/** The resume point of a client whose Last-Event-ID no server could have given. */
+#define REPLAY_NEVER_ISSUED UINT64_MAX
 
 /**
  * Starts the catch-up of a stream that began (conn_begin_stream) with Last-Event-ID
- * last_id. The live feed already queues behind a hole; the history (last_id, the
- * newest id this worker has fanned out] fills it, so nothing is missed and nothing
- * comes twice. An id older than the history or newer than any given gets one
- * "reset" event instead. Needs srv->store.
+ * last_id. The live feed queues behind a slot; the history (last_id, the newest id
+ * this worker has fanned out] fills it, page by page, so nothing is missed; live
+ * ids at or below last_id are skipped, so nothing comes twice. An id older than
+ * the history or newer than any given gets one "reset" event instead. Needs
+ * srv->store.
  */
 void replay_begin(struct conn *c, uint64_t last_id);
 
-/** Called by the writer when it reaches the hole: reads the next page if one is due. */
-void replay_next(struct conn *c);
+struct conn_slot;
 
-/** Called by the worker when a page arrives, before it fills the hole. */
-void replay_page_done(struct conn *c, bool more, uint64_t after);
+/** Called by the writer when it reaches the slot at: reads the next page if one is due there. */
+void replay_next(struct conn *c, const struct conn_slot *at);
+
+/**
+ * Called by the worker when a page arrives, before it fills the slot: more tells
+ * another page follows after id after; reset that the page is the reset event
+ * (after then names the newest id).
+ */
+void replay_page_done(struct conn *c, bool more, bool reset, uint64_t after);
 
 void replay_free(replay_t *r);
 
-/** Parses a Last-Event-ID value: decimal digits only, fitting 64 bits; else returns false. */
+/** Parses an id: decimal digits only, fitting 64 bits; else returns false. */
 bool replay_parse_id(const char *s, size_t len, uint64_t *out);
+
+/**
+ * Parses a Last-Event-ID value. A decimal number (optionally negative) is a resume
+ * point: *out gets it, or REPLAY_NEVER_ISSUED when it is negative or past 64 bits
+ * (such a client gets a reset). Anything else returns false (ignored: live only).
+ */
+bool replay_parse_resume_id(const char *s, size_t len, uint64_t *out);
 
 #endif

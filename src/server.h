@@ -5,6 +5,7 @@
 #include <ev.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -47,13 +48,19 @@ typedef struct server {
     ev_async *stop_request; /* wakes main() to begin a graceful stop */
     const asset_t *assets;  /* ends with a NULL path */
     struct store *store;    /* the history; NULL when SSE_DB=off */
+    bool tls;               /* HTTPS is on; set before the workers start, never changed */
     pthread_mutex_t tls_mu; /* guards tls_ctx, which SIGHUP replaces */
-    void *tls_ctx;          /* SSL_CTX * when HTTPS is on */
+    void *tls_ctx;          /* SSL_CTX * when HTTPS is on; read only under tls_mu */
     caps_t caps;            /* per-address and per-user caps */
     struct jobs *login_jobs;        /* argon2id checks, off the loops; NULL without hashed accounts */
     char *login_dummy_hash;         /* checked for unknown names, so they take as long as known ones */
     struct ratelimit *login_limit;  /* failed logins per address and username; has its own lock */
 } server_t;
+
+/** The steps of a graceful stop, in srv->stopping (see worker_wake). */
+enum { STOP_DRAIN = 1, STOP_CLOSE = 2 };
+/** Seconds a stopping worker lets its connections take their last bytes. */
+#define STOP_GRACE 2.0
 
 /** Asks main() to stop the server gracefully; callable from any thread. */
 void server_request_stop(server_t *srv);

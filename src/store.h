@@ -2,6 +2,8 @@
 #ifndef SSE_STORE_H
 #define SSE_STORE_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,11 +56,36 @@ typedef struct store_options {
 typedef void (*store_commit_fn)(void *arg, const store_event_t *ev, int err);
 
 /**
- * Called on the store's reader thread with the rows of a read (valid only during
- * the call), the bounds at the time of the read, and 0 or SSE_ERR.
+ * How much one read may return, and how it is called off. A read stops before the
+ * row that would take it past max_rows rows or past max_bytes bytes (type, user and
+ * content of the rows returned, summed; 0 = no byte bound); the first matching row is
+ * always returned, whatever its size, so a reader always makes progress. cancelled,
+ * when not NULL, is read just before the read runs: non-zero means its requester has
+ * gone, so the read is skipped and done gets SSE_ECANCELED with no rows.
  */
-typedef void (*store_rows_fn)(void *arg, const store_event_t *rows, size_t n,
-                              const store_bounds_t *bounds, int err);
+typedef struct store_read_opts {
+    size_t max_rows;
+    size_t max_bytes;
+    const atomic_int *cancelled;
+} store_read_opts_t;
+
+/** What a read found: its rows (oldest first for replay, newest first for list). */
+typedef struct store_page {
+    const store_event_t *rows; /* valid only during the callback */
+    size_t n;
+    store_bounds_t bounds; /* at the time of the read, from the same snapshot as the rows */
+    bool more; /* more rows matched after these: the read stopped at max_rows or max_bytes */
+} store_page_t;
+
+/**
+ * Called on the store's reader thread (or, for reads still queued when the store
+ * closes, on the closing thread) exactly once per accepted read, with err 0,
+ * SSE_ERR (page holds no rows) or SSE_ECANCELED (skipped, no rows).
+ */
+typedef void (*store_rows_fn)(void *arg, const store_page_t *page, int err);
+
+/** Reads waiting for the reader at most; past it replay() and list() answer SSE_EFULL. */
+#define STORE_MAX_READS 4096
 
 typedef struct store store_t;
 
@@ -80,16 +107,20 @@ typedef struct store_ops {
     /** Wakes the writer for events queued by append_held() (cheap when none are). */
     void (*wake)(store_t *st);
     /**
-     * Reads events with after < id <= upto that pass f, oldest first, at most max,
-     * on the reader thread; done gets them. Returns 0, or SSE_ERR once closing.
+     * Reads events with after < id <= upto that pass f, oldest first, within o's
+     * limits, on the reader thread; done gets them. f and o are copied (not
+     * o->cancelled, which must live until done). Returns 0, SSE_EFULL when
+     * STORE_MAX_READS reads are already waiting, or SSE_ERR once closing or when o is
+     * NULL or o->max_rows is 0; done is not called then.
      */
     int (*replay)(store_t *st, uint64_t after, uint64_t upto, const store_filter_t *f,
-                  size_t max, store_rows_fn done, void *arg);
+                  const store_read_opts_t *o, store_rows_fn done, void *arg);
     /**
      * Reads a user's notifications newest first: events passing f with id < before
-     * (before 0 = no bound), at most limit, on the reader thread.
+     * (before 0 = no bound), within o's limits, on the reader thread. Returns as
+     * replay() does.
      */
-    int (*list)(store_t *st, const store_filter_t *f, uint64_t before, size_t limit,
+    int (*list)(store_t *st, const store_filter_t *f, uint64_t before, const store_read_opts_t *o,
                 store_rows_fn done, void *arg);
     /** The current bounds, from memory (no disk access). */
     void (*bounds)(store_t *st, store_bounds_t *out);
@@ -99,7 +130,15 @@ typedef struct store_ops {
      * trim_interval_ms. Returns the number of events removed, or SSE_ERR.
      */
     long (*trim)(store_t *st, int64_t now_ms);
-    /** Commits what is queued, stops the threads, closes the database and frees st. */
+    /**
+     * Refuses new work (append, replay and list then return SSE_ERR), commits what
+     * is queued, lets the read that is running finish, stops the threads, and calls
+     * done with SSE_ECANCELED, on the calling thread, for every read still waiting:
+     * every done is called once. Idempotent; st stays valid until close(). Not from a
+     * store callback.
+     */
+    void (*drain)(store_t *st);
+    /** drain(), then closes the database and frees st. */
     void (*close)(store_t *st);
 } store_ops_t;
 

@@ -4,8 +4,10 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -13,8 +15,9 @@
 #include "store.h"
 
 enum {
-    TRIM_BATCH = 5000,       /* rows deleted per transaction, so appends are not stalled */
-    BUSY_TIMEOUT_MS = 5000,  /* another process holding the file (a backup, the sqlite3 shell) */
+    TRIM_BATCH = 5000,      /* rows deleted per transaction, so appends are not stalled */
+    BUSY_TIMEOUT_MS = 5000, /* another process holding the file (a backup, the sqlite3 shell) */
+    READ_TYPES_MAX = 32,    /* type statements per read (SUB_MAX_TYPES); past it, C filters */
 };
 
 /* One queued append. The strings of ev point into the same allocation. */
@@ -27,15 +30,22 @@ typedef struct pending {
 
 typedef enum { JOB_REPLAY, JOB_LIST } job_kind_t;
 
-/* One queued read, with its own copy of the filter. */
+/*
+ * One queued read, with its own copy of the filter in the same allocation: the user, and
+ * the filter's distinct non-empty types, sorted for type_wanted(). An untyped event always
+ * passes a type check, so "" needs no entry.
+ */
 typedef struct job {
     struct job *next;
     job_kind_t kind;
-    int64_t lo, hi; /* replay: after < id <= upto; list: id < hi */
-    int64_t limit;
-    char *user;
-    char *types; /* JSON array of the filter's types, NULL when it has none */
-    int strict;
+    int64_t lo, hi; /* lo < id <= hi (a list's hi is before - 1), newest first for a list */
+    size_t max_rows, max_bytes;
+    const atomic_int *cancelled;
+    const char *user;
+    const char **types;
+    uint32_t ntypes;
+    bool all_types; /* broadcasts of every type pass: no types and not strict */
+    bool strict;    /* the types bind the user's own events too */
     store_rows_fn done;
     void *arg;
 } job_t;
@@ -65,17 +75,23 @@ typedef struct store_sqlite {
     pthread_mutex_t b_mu;
     store_bounds_t bounds;
 
-    /* Reads waiting for the reader, which owns rdb and its statements. */
+    /* Reads waiting for the reader (at most STORE_MAX_READS), which owns rdb and its
+     * statements: per kind of read, two by user (the user's own events, the broadcasts)
+     * and a pool by user and type, one per type stream of a read, prepared on first use
+     * (a statement steps through one query at a time). */
     pthread_mutex_t j_mu;
     pthread_cond_t j_cv;
     job_t *j_head, **j_tail;
+    size_t j_len; /* waiting, not counting the read that runs */
     bool j_closing;
     pthread_t reader;
     sqlite3 *rdb;
     sqlite3_stmt *sel_bounds;
-    sqlite3_stmt *sel_read[2][2]; /* [JOB_REPLAY or JOB_LIST][user, broadcast] */
+    sqlite3_stmt *sel_user[2][2];                  /* [JOB_REPLAY or JOB_LIST][own, broadcasts] */
+    sqlite3_stmt *sel_type[2][READ_TYPES_MAX + 1]; /* [kind][untyped, then each type] */
 
     bool threads_started;
+    bool drained; /* drain() has run: the threads are joined (only its caller touches it) */
 } store_sqlite_t;
 
 static const char SCHEMA[] =
@@ -85,26 +101,33 @@ static const char SCHEMA[] =
     " type TEXT NOT NULL DEFAULT '',"
     " user TEXT NOT NULL DEFAULT '',"
     " content BLOB NOT NULL DEFAULT x'');"
-    "CREATE INDEX IF NOT EXISTS events_user_id ON events(user, id);";
+    "CREATE INDEX IF NOT EXISTS events_user_id ON events(user, id);"
+    /* Added after the first release: an older file gains it when it is opened. */
+    "CREATE INDEX IF NOT EXISTS events_user_type_id ON events(user, type, id);";
 
-/* An event reaches a reader in one of two disjoint ways (store.h): addressed to its
- * user, or a broadcast its types accept. Each read runs one statement per way, each
- * walking the (user, id) index in id order and stopping at the limit, and merges the two
- * sorted streams in C: cost follows the rows returned, not the table or the id range, and
- * nothing is sorted (a UNION ALL ... ORDER BY measured 5x slower on 10,000 rows).
- * ?1 after, ?2 upto (replay) or before (list), ?3 user, ?4 types as a JSON array or NULL
- * for "all types", ?5 limit, ?6 strict (the types bind the user's events too, and no
- * types means untyped events only). */
+/*
+ * An event reaches a reader in one of two disjoint ways (store.h): addressed to its user,
+ * or a broadcast its types accept. A read merges in C, in id order, a few statements that
+ * each walk an index in id order, so its cost follows the rows it returns, not the id range,
+ * and nothing is sorted (a UNION ALL ... ORDER BY measured 5x slower on 10,000 rows):
+ *  - the user's own events, by (user, id); a strict filter's types are checked in C, as a
+ *    user's own events are few;
+ *  - without a type filter, every broadcast, by (user, id) with user '';
+ *  - with one, the untyped broadcasts and those of each wanted type, one statement each by
+ *    (user, type, id): a rare type costs its own rows, not a walk over every broadcast.
+ * ?1 user ('' for broadcasts), ?2 and ?3 the ids (lo < id <= hi), ?4 the type.
+ */
 #define SEL_FROM "SELECT id, time_ms, type, user, content FROM events WHERE "
-#define TYPES_OF_FILTER "type IN (SELECT value FROM json_each(?4))"
-#define USER_TERM "?3 <> '' AND user = ?3 AND (?6 = 0 OR type = '' OR " TYPES_OF_FILTER ")"
-#define BCAST_TERM "user = '' AND (type = '' OR (?6 = 0 AND ?4 IS NULL) OR " TYPES_OF_FILTER ")"
-#define REPLAY_TAIL " AND id > ?1 AND id <= ?2 ORDER BY id LIMIT ?5"
-#define LIST_TAIL " AND id < ?2 ORDER BY id DESC LIMIT ?5"
+#define SEL_RANGE " AND id > ?2 AND id <= ?3 ORDER BY id"
 
-static const char *const SQL_READ[2][2] = {
-    [JOB_REPLAY] = {SEL_FROM USER_TERM REPLAY_TAIL, SEL_FROM BCAST_TERM REPLAY_TAIL},
-    [JOB_LIST] = {SEL_FROM USER_TERM LIST_TAIL, SEL_FROM BCAST_TERM LIST_TAIL},
+static const char *const SQL_BY_USER[2] = {
+    [JOB_REPLAY] = SEL_FROM "user = ?1" SEL_RANGE,
+    [JOB_LIST] = SEL_FROM "user = ?1" SEL_RANGE " DESC",
+};
+
+static const char *const SQL_BY_TYPE[2] = {
+    [JOB_REPLAY] = SEL_FROM "user = ?1 AND type = ?4" SEL_RANGE,
+    [JOB_LIST] = SEL_FROM "user = ?1 AND type = ?4" SEL_RANGE " DESC",
 };
 
 /* sqlite_sequence holds the last id ever committed, even after every row is trimmed. */
@@ -340,11 +363,23 @@ static void *writer_main(void *p)
 
 /* ---- reader ---------------------------------------------------------------------------- */
 
-static void job_free(job_t *j)
+/* Removes the first waiting read; called with j_mu held. */
+static job_t *take_job(store_sqlite_t *s)
 {
-    free(j->user);
-    free(j->types);
-    free(j);
+    job_t *j = s->j_head;
+    if (j) {
+        s->j_head = j->next;
+        if (!s->j_head) s->j_tail = &s->j_head;
+        s->j_len--;
+    }
+    return j;
+}
+
+/* Answers a read that will not run: no rows, SSE_ECANCELED. */
+static void job_cancel(job_t *j)
+{
+    store_page_t page = {0};
+    if (j->done) j->done(j->arg, &page, SSE_ECANCELED);
 }
 
 static const char *col_text(sqlite3_stmt *st, int col, size_t *len)
@@ -352,6 +387,13 @@ static const char *col_text(sqlite3_stmt *st, int col, size_t *len)
     const char *t = (const char *)sqlite3_column_blob(st, col);
     *len = (size_t)sqlite3_column_bytes(st, col);
     return t ? t : "";
+}
+
+/* What the current row of st counts against a read's max_bytes: type, user and content. */
+static size_t row_bytes(sqlite3_stmt *st)
+{
+    return (size_t)sqlite3_column_bytes(st, 2) + (size_t)sqlite3_column_bytes(st, 3) +
+           (size_t)sqlite3_column_bytes(st, 4);
 }
 
 /* Copies the current row of st into a self-contained event: one allocation, holding
@@ -377,64 +419,135 @@ static store_event_t copy_row(sqlite3_stmt *st)
     };
 }
 
-static void bind_job(sqlite3_stmt *st, const job_t *j)
+static int cmp_str(const void *a, const void *b)
 {
-    sqlite3_bind_int64(st, 1, j->lo);
-    sqlite3_bind_int64(st, 2, j->hi);
-    sqlite3_bind_text(st, 3, j->user, -1, SQLITE_STATIC);
-    if (j->types)
-        sqlite3_bind_text(st, 4, j->types, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, 4);
-    sqlite3_bind_int64(st, 5, j->limit);
-    sqlite3_bind_int(st, 6, j->strict);
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* True when an event of type t passes the job's types: untyped always, typed when listed. */
+static bool type_wanted(const job_t *j, const char *t)
+{
+    return !t || !t[0] || bsearch(&t, j->types, j->ntypes, sizeof *j->types, cmp_str);
+}
+
+/* One input of a read's merge: a statement's rows in id order, and the one it is on. */
+typedef struct stream {
+    sqlite3_stmt *st;
+    int rc;        /* SQLITE_ROW while on a row, then SQLITE_DONE or the error */
+    int64_t id;    /* the current row's id */
+    bool filtered; /* rows pass only with a wanted type (type_wanted) */
+} stream_t;
+
+/* Moves s to its next row that passes the job's filter, or to its end. */
+static void stream_next(stream_t *s, const job_t *j)
+{
+    while ((s->rc = sqlite3_step(s->st)) == SQLITE_ROW) {
+        if (!s->filtered || type_wanted(j, (const char *)sqlite3_column_text(s->st, 2))) {
+            s->id = sqlite3_column_int64(s->st, 0);
+            return;
+        }
+    }
+}
+
+static stream_t stream_bind(sqlite3_stmt *st, const job_t *j, const char *user, const char *type,
+                            bool filtered)
+{
+    sqlite3_bind_text(st, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, j->lo);
+    sqlite3_bind_int64(st, 3, j->hi);
+    if (type) sqlite3_bind_text(st, 4, type, -1, SQLITE_STATIC);
+    return (stream_t){.st = st, .rc = SQLITE_DONE, .filtered = filtered};
+}
+
+/* The k-th type statement of a kind of read, prepared on first use; NULL if it cannot be. */
+static sqlite3_stmt *type_stmt(store_sqlite_t *s, job_kind_t kind, uint32_t k)
+{
+    sqlite3_stmt **st = &s->sel_type[kind][k];
+    if (!*st)
+        sqlite3_prepare_v3(s->rdb, SQL_BY_TYPE[kind], -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    return *st;
+}
+
+/*
+ * Binds in out[] the statements whose rows, merged, are exactly the job's (see
+ * SQL_BY_USER), setting *n to how many. More distinct types than there are type
+ * statements read every broadcast and check the types in C: still right, only slower.
+ * Returns 0, or SSE_ERR when a statement cannot be prepared (*n are bound still).
+ */
+static int plan_streams(store_sqlite_t *s, const job_t *j, stream_t out[READ_TYPES_MAX + 2], int *n)
+{
+    *n = 0;
+    if (j->user[0]) out[(*n)++] = stream_bind(s->sel_user[j->kind][0], j, j->user, NULL, j->strict);
+    if (j->all_types || j->ntypes > READ_TYPES_MAX) {
+        out[(*n)++] = stream_bind(s->sel_user[j->kind][1], j, "", NULL, !j->all_types);
+        return SSE_OK;
+    }
+    for (uint32_t k = 0; k <= j->ntypes; k++) {
+        sqlite3_stmt *st = type_stmt(s, j->kind, k);
+        if (!st) return SSE_ERR;
+        out[(*n)++] = stream_bind(st, j, "", k == 0 ? "" : j->types[k - 1], false);
+    }
+    return SSE_OK;
 }
 
 /*
  * Runs one read inside a single read transaction, so the rows and the bounds passed to
  * done describe the same snapshot, then calls done outside it (a slow callback must not
- * hold back WAL checkpoints). Rows come from merging the user and broadcast statements.
+ * hold back WAL checkpoints). A read whose requester has gone is not run at all.
+ *
+ * The merge takes the stream whose current row comes first (a linear look at k <= 34
+ * cached ids costs nothing next to a step). It stops before the row that would break
+ * max_rows or max_bytes: that row, already stepped to, is the peek that sets more.
  */
 static void run_job(store_sqlite_t *s, job_t *j)
 {
-    sqlite3_stmt *a = s->sel_read[j->kind][0], *b = s->sel_read[j->kind][1];
-    bool asc = j->kind == JOB_REPLAY;
-    store_bounds_t bounds = {0, 0};
+    if (j->cancelled && atomic_load_explicit(j->cancelled, memory_order_acquire)) {
+        job_cancel(j);
+        return;
+    }
+    stream_t streams[READ_TYPES_MAX + 2];
+    int nstreams = 0;
+    bool desc = j->kind == JOB_LIST;
+    store_page_t page = {0};
     store_event_t *rows = NULL;
-    size_t n = 0, cap = 0;
+    size_t n = 0, cap = 0, bytes = 0;
     int err = SSE_ERR;
 
     if (exec(s->rdb, "BEGIN") != SQLITE_OK) goto out;
-    if (sqlite3_step(s->sel_bounds) == SQLITE_ROW) {
-        bounds.oldest = (uint64_t)sqlite3_column_int64(s->sel_bounds, 0);
-        bounds.latest = (uint64_t)sqlite3_column_int64(s->sel_bounds, 1);
-        bind_job(a, j);
-        bind_job(b, j);
-        int ra = sqlite3_step(a), rb = sqlite3_step(b);
-        while ((int64_t)n < j->limit && (ra == SQLITE_ROW || rb == SQLITE_ROW)) {
-            bool take_a = rb != SQLITE_ROW;
-            if (ra == SQLITE_ROW && rb == SQLITE_ROW) {
-                int64_t ia = sqlite3_column_int64(a, 0), ib = sqlite3_column_int64(b, 0);
-                take_a = asc ? ia < ib : ia > ib;
-            }
-            if (n == cap) {
-                cap = cap ? cap * 2 : 16;
-                rows = xrealloc(rows, cap * sizeof *rows);
-            }
-            if (take_a) {
-                rows[n++] = copy_row(a);
-                ra = sqlite3_step(a);
-            } else {
-                rows[n++] = copy_row(b);
-                rb = sqlite3_step(b);
-            }
+    if (sqlite3_step(s->sel_bounds) != SQLITE_ROW) goto end;
+    page.bounds.oldest = (uint64_t)sqlite3_column_int64(s->sel_bounds, 0);
+    page.bounds.latest = (uint64_t)sqlite3_column_int64(s->sel_bounds, 1);
+    if (plan_streams(s, j, streams, &nstreams)) goto end;
+    for (int i = 0; i < nstreams; i++) stream_next(&streams[i], j);
+    for (;;) {
+        stream_t *next = NULL;
+        for (int i = 0; i < nstreams; i++) {
+            stream_t *c = &streams[i];
+            if (c->rc == SQLITE_ROW && (!next || (desc ? c->id > next->id : c->id < next->id)))
+                next = c;
         }
-        if ((ra == SQLITE_ROW || ra == SQLITE_DONE) && (rb == SQLITE_ROW || rb == SQLITE_DONE))
-            err = SSE_OK;
-        sqlite3_reset(a);
-        sqlite3_reset(b);
-        sqlite3_clear_bindings(a);
-        sqlite3_clear_bindings(b);
+        if (!next) break;
+        size_t size = row_bytes(next->st);
+        if (n == j->max_rows ||
+            (n > 0 && j->max_bytes > 0 && (bytes > j->max_bytes || size > j->max_bytes - bytes))) {
+            page.more = true;
+            break;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            rows = xrealloc(rows, cap * sizeof *rows);
+        }
+        rows[n++] = copy_row(next->st);
+        bytes += size;
+        stream_next(next, j);
+    }
+    err = SSE_OK;
+    for (int i = 0; i < nstreams; i++)
+        if (streams[i].rc != SQLITE_ROW && streams[i].rc != SQLITE_DONE) err = SSE_ERR;
+end:
+    for (int i = 0; i < nstreams; i++) {
+        sqlite3_reset(streams[i].st);
+        sqlite3_clear_bindings(streams[i].st);
     }
     sqlite3_reset(s->sel_bounds);
     exec(s->rdb, "COMMIT");
@@ -442,28 +555,28 @@ out:
     if (err) {
         for (size_t i = 0; i < n; i++) free((char *)rows[i].type);
         n = 0;
+        page = (store_page_t){0};
     }
-    if (j->done) j->done(j->arg, err ? NULL : rows, n, &bounds, err);
+    page.rows = rows;
+    page.n = n;
+    if (j->done) j->done(j->arg, &page, err);
     for (size_t i = 0; i < n; i++) free((char *)rows[i].type);
     free(rows);
 }
 
-/* The reader: runs queued jobs in order; exits once closing and drained. */
+/* The reader: runs queued reads in order; exits once closing, leaving the ones still
+ * waiting to drain(). */
 static void *reader_main(void *p)
 {
     store_sqlite_t *s = p;
     for (;;) {
         pthread_mutex_lock(&s->j_mu);
         while (!s->j_head && !s->j_closing) pthread_cond_wait(&s->j_cv, &s->j_mu);
-        job_t *j = s->j_head;
-        if (j) {
-            s->j_head = j->next;
-            if (!s->j_head) s->j_tail = &s->j_head;
-        }
+        job_t *j = s->j_closing ? NULL : take_job(s);
         pthread_mutex_unlock(&s->j_mu);
         if (!j) break;
         run_job(s, j);
-        job_free(j);
+        free(j);
     }
     return NULL;
 }
@@ -522,90 +635,77 @@ static void sqlite_wake(store_t *st)
     pthread_mutex_unlock(&s->q_mu);
 }
 
-/* Appends s as a JSON string literal; only '"', '\\' and control bytes need escaping. */
-static size_t json_quote(char *out, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t n = 0;
-    out[n++] = '"';
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)*p;
-        } else if (*p < 0x20) {
-            memcpy(out + n, "\\u00", 4);
-            out[n + 4] = hex[*p >> 4];
-            out[n + 5] = hex[*p & 15];
-            n += 6;
-        } else {
-            out[n++] = (char)*p;
-        }
-    }
-    out[n++] = '"';
-    return n;
-}
-
-/* The filter's types as a JSON array for json_each(), or NULL when it has none. */
-static char *types_json(const store_filter_t *f)
-{
-    if (!f || f->ntypes == 0) return NULL;
-    size_t cap = 3;
-    for (uint32_t i = 0; i < f->ntypes; i++) cap += strlen(f->types[i] ? f->types[i] : "") * 6 + 3;
-    char *out = xmalloc(cap);
-    size_t n = 0;
-    out[n++] = '[';
-    for (uint32_t i = 0; i < f->ntypes; i++) {
-        if (i) out[n++] = ',';
-        n += json_quote(out + n, f->types[i] ? f->types[i] : "");
-    }
-    out[n++] = ']';
-    out[n] = '\0';
-    return out;
-}
-
+/* Queues j for the reader, or frees it and says why not. */
 static int enqueue_job(store_sqlite_t *s, job_t *j)
 {
     pthread_mutex_lock(&s->j_mu);
-    if (s->j_closing) {
-        pthread_mutex_unlock(&s->j_mu);
-        job_free(j);
-        return SSE_ERR;
+    int rc = s->j_closing ? SSE_ERR : s->j_len >= STORE_MAX_READS ? SSE_EFULL : SSE_OK;
+    if (rc == SSE_OK) {
+        *s->j_tail = j;
+        s->j_tail = &j->next;
+        s->j_len++;
+        pthread_cond_signal(&s->j_cv);
     }
-    *s->j_tail = j;
-    s->j_tail = &j->next;
-    pthread_cond_signal(&s->j_cv);
     pthread_mutex_unlock(&s->j_mu);
-    return SSE_OK;
+    if (rc) free(j);
+    return rc;
 }
 
-static job_t *job_new(job_kind_t kind, const store_filter_t *f, size_t max, store_rows_fn done,
-                      void *arg)
+/* A read with its own copy of f (one allocation, freed with free()), its types sorted and
+ * made distinct. */
+static job_t *job_new(job_kind_t kind, const store_filter_t *f, const store_read_opts_t *o,
+                      store_rows_fn done, void *arg)
 {
-    job_t *j = xcalloc(1, sizeof *j);
+    const char *user = f && f->user ? f->user : "";
+    uint32_t nt = f ? f->ntypes : 0;
+    size_t len = strlen(user) + 1;
+    for (uint32_t i = 0; i < nt; i++) len += f->types[i] ? strlen(f->types[i]) + 1 : 0;
+    job_t *j = xcalloc(1, sizeof *j + nt * sizeof(char *) + len);
+    const char **types = (const char **)(j + 1);
+    char *p = (char *)(types + nt);
+    j->user = memcpy(p, user, strlen(user) + 1);
+    p += strlen(user) + 1;
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < nt; i++) {
+        const char *t = f->types[i];
+        if (!t || !t[0]) continue;
+        types[m++] = memcpy(p, t, strlen(t) + 1);
+        p += strlen(t) + 1;
+    }
+    qsort(types, m, sizeof *types, cmp_str);
+    uint32_t d = 0;
+    for (uint32_t i = 0; i < m; i++)
+        if (d == 0 || strcmp(types[d - 1], types[i]) != 0) types[d++] = types[i];
     j->kind = kind;
-    j->user = xstrdup(f && f->user ? f->user : "");
-    j->types = types_json(f);
-    j->strict = f ? f->strict : 0;
-    j->limit = max > INT64_MAX ? INT64_MAX : (int64_t)max;
+    j->types = types;
+    j->ntypes = d;
+    j->strict = f && f->strict;
+    j->all_types = !j->strict && nt == 0;
+    j->max_rows = o->max_rows;
+    j->max_bytes = o->max_bytes;
+    j->cancelled = o->cancelled;
     j->done = done;
     j->arg = arg;
     return j;
 }
 
 static int sqlite_replay(store_t *st, uint64_t after, uint64_t upto, const store_filter_t *f,
-                         size_t max, store_rows_fn done, void *arg)
+                         const store_read_opts_t *o, store_rows_fn done, void *arg)
 {
-    job_t *j = job_new(JOB_REPLAY, f, max, done, arg);
+    if (!o || o->max_rows == 0) return SSE_ERR;
+    job_t *j = job_new(JOB_REPLAY, f, o, done, arg);
     j->lo = clamp_id(after);
     j->hi = clamp_id(upto);
     return enqueue_job((store_sqlite_t *)st, j);
 }
 
-static int sqlite_list(store_t *st, const store_filter_t *f, uint64_t before, size_t limit,
-                       store_rows_fn done, void *arg)
+static int sqlite_list(store_t *st, const store_filter_t *f, uint64_t before,
+                       const store_read_opts_t *o, store_rows_fn done, void *arg)
 {
-    job_t *j = job_new(JOB_LIST, f, limit, done, arg);
-    j->hi = before == 0 ? INT64_MAX : clamp_id(before);
+    if (!o || o->max_rows == 0) return SSE_ERR;
+    job_t *j = job_new(JOB_LIST, f, o, done, arg);
+    j->lo = 0;
+    j->hi = before == 0 ? INT64_MAX : clamp_id(before - 1);
     return enqueue_job((store_sqlite_t *)st, j);
 }
 
@@ -630,8 +730,10 @@ static void destroy(store_sqlite_t *s)
     sqlite3_finalize(s->trim_del);
     sqlite3_finalize(s->sel_min);
     sqlite3_finalize(s->sel_bounds);
-    for (int k = 0; k < 2; k++)
-        for (int w = 0; w < 2; w++) sqlite3_finalize(s->sel_read[k][w]);
+    for (int k = 0; k < 2; k++) {
+        for (int w = 0; w < 2; w++) sqlite3_finalize(s->sel_user[k][w]);
+        for (int t = 0; t <= READ_TYPES_MAX; t++) sqlite3_finalize(s->sel_type[k][t]);
+    }
     sqlite3_close(s->rdb);
     sqlite3_close(s->wdb);
     pthread_mutex_destroy(&s->db_mu);
@@ -646,13 +748,15 @@ static void destroy(store_sqlite_t *s)
 
 /*
  * Refuses new work, lets the writer commit what is queued (every done is called) and the
- * reader finish its jobs, joins both, then frees everything. Must not be called from a
- * store callback: those run on the threads it joins.
+ * reader finish the read it is running, joins both, and answers the reads still waiting
+ * with SSE_ECANCELED here. Runs once; st stays usable for bounds() and close(). Must not be
+ * called from a store callback: those run on the threads it joins.
  */
-static void sqlite_close(store_t *st)
+static void sqlite_drain(store_t *st)
 {
     store_sqlite_t *s = (store_sqlite_t *)st;
-    if (!s) return;
+    if (!s || s->drained) return;
+    s->drained = true;
     pthread_mutex_lock(&s->q_mu);
     s->q_closing = true;
     pthread_cond_signal(&s->q_cv);
@@ -665,7 +769,25 @@ static void sqlite_close(store_t *st)
         pthread_join(s->writer, NULL);
         pthread_join(s->reader, NULL);
     }
-    destroy(s);
+    pthread_mutex_lock(&s->j_mu);
+    job_t *j = s->j_head;
+    s->j_head = NULL;
+    s->j_tail = &s->j_head;
+    s->j_len = 0;
+    pthread_mutex_unlock(&s->j_mu);
+    while (j) {
+        job_t *next = j->next;
+        job_cancel(j);
+        free(j);
+        j = next;
+    }
+}
+
+static void sqlite_close(store_t *st)
+{
+    if (!st) return;
+    sqlite_drain(st);
+    destroy((store_sqlite_t *)st);
 }
 
 const store_ops_t store_sqlite_ops = {
@@ -677,6 +799,7 @@ const store_ops_t store_sqlite_ops = {
     .list = sqlite_list,
     .bounds = sqlite_bounds,
     .trim = sqlite_trim,
+    .drain = sqlite_drain,
     .close = sqlite_close,
 };
 
@@ -862,10 +985,12 @@ int store_sqlite_open(const store_options_t *opt, store_t **out, char err[SSE_ER
     /* The reader never writes; query_only makes a mistake here an error, not a lock. */
     if (exec(s->rdb, "PRAGMA query_only=1") != SQLITE_OK ||
         prepare(s->rdb, SQL_BOUNDS, &s->sel_bounds, s->path, err) ||
-        prepare(s->rdb, SQL_READ[JOB_REPLAY][0], &s->sel_read[JOB_REPLAY][0], s->path, err) ||
-        prepare(s->rdb, SQL_READ[JOB_REPLAY][1], &s->sel_read[JOB_REPLAY][1], s->path, err) ||
-        prepare(s->rdb, SQL_READ[JOB_LIST][0], &s->sel_read[JOB_LIST][0], s->path, err) ||
-        prepare(s->rdb, SQL_READ[JOB_LIST][1], &s->sel_read[JOB_LIST][1], s->path, err)) {
+        prepare(s->rdb, SQL_BY_USER[JOB_REPLAY], &s->sel_user[JOB_REPLAY][0], s->path, err) ||
+        prepare(s->rdb, SQL_BY_USER[JOB_REPLAY], &s->sel_user[JOB_REPLAY][1], s->path, err) ||
+        prepare(s->rdb, SQL_BY_USER[JOB_LIST], &s->sel_user[JOB_LIST][0], s->path, err) ||
+        prepare(s->rdb, SQL_BY_USER[JOB_LIST], &s->sel_user[JOB_LIST][1], s->path, err) ||
+        prepare(s->rdb, SQL_BY_TYPE[JOB_REPLAY], &s->sel_type[JOB_REPLAY][0], s->path, err) ||
+        prepare(s->rdb, SQL_BY_TYPE[JOB_LIST], &s->sel_type[JOB_LIST][0], s->path, err)) {
         if (err && !err[0])
             set_err(err, s->path, "cannot set up reader: %s", sqlite3_errmsg(s->rdb));
         goto fail;

@@ -5,9 +5,21 @@
 
 #include "common.h"
 
-sub_t *sub_new(void *owner, const char *user, const char *const *types, uint32_t ntypes,
+/* True when types[i] already appears before i. */
+static bool seen_before(const char *const *types, uint32_t i)
+{
+    for (uint32_t k = 0; k < i; k++)
+        if (strcmp(types[k], types[i]) == 0) return true;
+    return false;
+}
+
+sub_t *sub_new(void *owner, const char *user, const char *const *all_types, uint32_t nall,
                bool strict)
 {
+    const char *types[SUB_MAX_TYPES];
+    uint32_t ntypes = 0;
+    for (uint32_t i = 0; i < nall && ntypes < SUB_MAX_TYPES; i++)
+        if (!seen_before(all_types, i)) types[ntypes++] = all_types[i];
     uint32_t nnodes = ntypes ? ntypes : 1;
     size_t strbytes = user && *user ? strlen(user) + 1 : 0;
     for (uint32_t i = 0; i < ntypes; i++) strbytes += strlen(types[i]) + 1;

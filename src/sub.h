@@ -26,6 +26,7 @@ typedef struct sub {
     uint32_t ntypes;
     bool strict;     /* the token limits types: events for its user outside them are not sent */
     int64_t exp;     /* the token's expiry (unix time); 0 = none */
+    uint64_t floor;  /* live events with an id at or below this are not delivered (resume point) */
     hub_node_t all;  /* in the hub's list of every sub */
     hub_node_t user_node;
     hub_node_t nodes[]; /* one per type, or one in the unfiltered list */
@@ -35,7 +36,8 @@ typedef struct sub {
 
 /**
  * A new subscription for owner. user may be NULL or empty (no user); types holds
- * ntypes distinct non-empty names (copied). With strict, the types bind events
+ * ntypes non-empty names (copied once each: a repeated name is kept once, so the
+ * sub joins each hub list once). With strict, the types bind events
  * addressed to the user too, and zero types means no typed event at all. Not yet
  * in any hub.
  */

@@ -121,7 +121,7 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
             continue;
         }
         SSL *ssl = NULL;
-        if (srv->tls_ctx) {
+        if (srv->tls) {
             pthread_mutex_lock(&srv->tls_mu); /* SIGHUP may be swapping the context */
             ssl = tls_new(srv->tls_ctx, fd);
             pthread_mutex_unlock(&srv->tls_mu);
@@ -137,11 +137,18 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
     }
 }
 
-/* Closes every connection after one last attempt to write what is queued. */
-static void shut_down(worker_t *w)
+/*
+ * A stop comes in two steps (server.h, STOP_*). First the worker stops accepting
+ * and reading requests, but keeps its connections: the answers of requests already
+ * taken (commits, reads, logins) are still on their way. Once main() has drained
+ * the store and the login checks, every answer and every committed event's fan-out
+ * is in the inbox, delivered before this second step ends each connection after
+ * its output; what has not left after STOP_GRACE seconds is closed.
+ */
+static void begin_stop(worker_t *w)
 {
     if (w->stopped) return;
-    w->stopped = 1;
+    w->stopped = STOP_DRAIN;
     ev_io_stop(w->loop, &w->accept_w);
     close(w->listen_fd);
     w->listen_fd = -1;
@@ -149,16 +156,29 @@ static void shut_down(worker_t *w)
     list_for_each_safe(pos, tmp, &w->conns)
     {
         conn_t *c = container_of(pos, conn_t, link);
-        if (conn_flush(c) && c->state != CONN_CLOSED) {
-            shutdown(c->fd, SHUT_WR); /* a clean end of stream for the client */
-            conn_close(c, "server stopping");
-        }
+        if (c->state == CONN_REQUEST) ev_io_stop(w->loop, &c->rio); /* no new requests */
     }
+}
+
+static void on_stop_grace(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop, (void)revents;
+    worker_t *w = t->data;
+    list_node_t *pos, *tmp;
+    list_for_each_safe(pos, tmp, &w->conns) conn_doom(container_of(pos, conn_t, link), "server stopping");
+}
+
+static void end_connections(worker_t *w)
+{
+    if (w->stopped == STOP_CLOSE) return;
+    w->stopped = STOP_CLOSE;
+    list_node_t *pos, *tmp;
+    list_for_each_safe(pos, tmp, &w->conns) conn_end(container_of(pos, conn_t, link));
     ev_timer_stop(w->loop, &w->sweep_w);
     ev_timer_stop(w->loop, &w->heartbeat_w);
-    ev_async_stop(w->loop, &w->wake);
-    ev_idle_stop(w->loop, &w->spin_w);
-    ev_break(w->loop, EVBREAK_ALL);
+    ev_timer_init(&w->stop_w, on_stop_grace, STOP_GRACE, 0);
+    w->stop_w.data = w;
+    ev_timer_start(w->loop, &w->stop_w);
 }
 
 static void post(worker_t *w, const wmsg_t *m);
@@ -203,14 +223,14 @@ static void handle(worker_t *w, wmsg_t *m, bool deliver)
         return;
     }
     if (deliver) {
-        if (m->replay && m->conn->state != CONN_CLOSED)
-            replay_page_done(m->conn, m->keep_hole, m->after);
-        conn_t *c = m->conn;
+        conn_t *c = m->slot->c;
+        if (m->replay && conn_alive(c) && c->replay) replay_page_done(c, m->keep_hole, m->reset, m->after);
         bool answer = !m->replay && c->state == CONN_REQUEST;
-        conn_fill(c, fill_frames(m), m->n, m->keep_hole, m->end);
+        conn_slot_fill(m->slot, fill_frames(m), m->n,
+                       (m->keep_hole ? CONN_FILL_KEEP : 0) | (m->end ? CONN_FILL_END : 0));
         /* A publisher's 201 leaves before the fan-out it caused, so its next event is
          * on its way while the subscribers' writes go out (and they batch up more). */
-        if (answer && c->state == CONN_REQUEST) conn_flush(c);
+        if (answer) conn_flush(c);
     } else {
         for (uint32_t i = 0; i < m->n; i++) frame_unref(fill_frames(m)[i]);
     }
@@ -235,10 +255,21 @@ static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
     (void)loop, (void)revents;
     worker_t *w = a->data;
     drain_inbox(w, true);
-    if (atomic_load(&w->srv->stopping)) shut_down(w);
+    int stop = atomic_load(&w->srv->stopping);
+    if (stop >= STOP_DRAIN) begin_stop(w);
+    if (stop >= STOP_CLOSE) end_connections(w);
 }
 
-/* Frees closed connections, except those another thread still owes an answer (conn_fill frees them). */
+/* Closes the connections marked for closing during this round. */
+static void close_doomed(worker_t *w)
+{
+    while (!list_empty(&w->doomed)) {
+        conn_t *c = container_of(w->doomed.next, conn_t, pending);
+        conn_close(c, c->doomed); /* unlinks it from the list */
+    }
+}
+
+/* Frees closed connections, except those another thread still owes an answer. */
 static void free_closed(worker_t *w)
 {
     list_node_t *pos, *tmp;
@@ -268,11 +299,21 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
         round.prev->next = &round;
         list_init(&w->pending);
     }
+    close_doomed(w);
     while (!list_empty(&round)) {
         conn_t *c = container_of(round.next, conn_t, pending);
+        list_unlink(&c->pending);
         conn_flush(c);
     }
+    close_doomed(w);
     free_closed(w);
+    if (w->stopped == STOP_CLOSE && list_empty(&w->conns)) { /* every connection has ended */
+        ev_timer_stop(w->loop, &w->stop_w);
+        ev_async_stop(w->loop, &w->wake);
+        ev_idle_stop(w->loop, &w->spin_w);
+        ev_break(w->loop, EVBREAK_ALL);
+        return;
+    }
     /* Output left for fairness: an active idle watcher makes the loop poll without sleeping. */
     if (!list_empty(&w->pending)) ev_idle_start(w->loop, &w->spin_w);
     else ev_idle_stop(w->loop, &w->spin_w);
@@ -352,11 +393,20 @@ worker_t *worker_new(server_t *srv, int index, const char *host, int *port, char
     w->index = index;
     w->listen_fd = fd;
     w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    if (!w->loop) {
+        snprintf(err, SSE_ERR_LEN, "cannot create an event loop for worker %d", index);
+        close(fd);
+        free(w);
+        return NULL;
+    }
     pthread_mutex_init(&w->inbox_mu, NULL);
     hub_init(&w->hub, deliver);
     list_init(&w->conns);
     list_init(&w->pending);
+    list_init(&w->doomed);
     list_init(&w->closing);
+    w->lim = (http_limits_t){.max_header_bytes = (size_t)srv->cfg->max_header_bytes,
+                             .max_body_bytes = (size_t)srv->cfg->max_body_bytes};
     list_init(&w->head_wait);
     list_init(&w->idle_wait);
     list_init(&w->linger);
@@ -386,7 +436,7 @@ static void *run(void *arg)
 
 int worker_start(worker_t *w)
 {
-    return pthread_create(&w->thread, NULL, run, w) ? SSE_ERR : SSE_OK;
+    return pthread_create(&w->thread, NULL, run, w);
 }
 
 void worker_wake(worker_t *w)
@@ -411,11 +461,13 @@ void worker_post(worker_t *w, frame_t *f)
     post(w, &(wmsg_t){.kind = WMSG_FRAME, .frame = f});
 }
 
-void worker_post_fill(worker_t *w, conn_t *c, frame_t **frames, uint32_t n, int flags,
+void worker_post_fill(conn_slot_t *slot, frame_t **frames, uint32_t n, int flags,
                       uint64_t after)
 {
-    wmsg_t m = {.kind = WMSG_FILL, .conn = c, .n = n, .keep_hole = flags & FILL_KEEP_HOLE,
-                .end = flags & FILL_END, .replay = flags & FILL_REPLAY, .after = after};
+    worker_t *w = slot->c->w;
+    wmsg_t m = {.kind = WMSG_FILL, .slot = slot, .n = n, .keep_hole = flags & FILL_KEEP_HOLE,
+                .end = flags & FILL_END, .replay = flags & FILL_REPLAY,
+                .reset = flags & FILL_RESET, .after = after};
     if (n == 1) {
         m.frame = frames[0];
     } else if (n > 1) {

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "frame.h"
+#include "http.h"
 #include "hub.h"
 #include "list.h"
 #include "server.h"
@@ -19,8 +20,9 @@ typedef struct wmsg {
     bool keep_hole; /* FILL: a new hole follows (more history pages) */
     bool end;       /* FILL: close the connection after these frames */
     bool replay;    /* FILL: a page of history for a stream */
+    bool reset;     /* FILL of a history page: it is the reset event */
     uint32_t n;     /* FILL: number of frames */
-    struct conn *conn;
+    struct conn_slot *slot; /* FILL: the place the answers go */
     frame_t *frame;   /* FRAME: the event; FILL with n == 1: the answer */
     frame_t **frames; /* FILL with n > 1: the answers (array freed by the worker) */
     uint64_t after;   /* FILL of a history page: the last id it covered */
@@ -45,6 +47,7 @@ typedef struct worker {
     hub_t hub;
     list_node_t conns;     /* every open connection */
     list_node_t pending;   /* connections with output to write */
+    list_node_t doomed;    /* connections to close before the loop sleeps */
     list_node_t closing;   /* closed connections, freed before the loop sleeps */
     list_node_t head_wait; /* reading a request, oldest first */
     list_node_t idle_wait; /* idle keep-alive, oldest first */
@@ -52,9 +55,11 @@ typedef struct worker {
     uint64_t last_seen_id; /* the newest event this worker has fanned out */
     int64_t next_expiry;   /* earliest token expiry among its streams (0 = none) */
     bool store_held;       /* publishes were queued on the store this round: wake its writer */
+    http_limits_t lim;     /* request limits, from the configuration */
     frame_t *ping;
     frame_t *retry;
-    int stopped;
+    ev_timer stop_w;       /* the last grace period of a stop */
+    int stopped;           /* 0, or the step of a stop it has taken (STOP_*) */
 } worker_t;
 
 /**
@@ -65,10 +70,14 @@ typedef struct worker {
 worker_t *worker_new(server_t *srv, int index, const char *host, int *port,
                      char err[SSE_ERR_LEN]);
 
-/** Starts the worker's thread. Returns 0 or SSE_ERR. */
+/** Starts the worker's thread. Returns 0 or pthread_create()'s error number. */
 int worker_start(worker_t *w);
 
-/** Wakes the worker to stop: it closes every connection and its thread ends. */
+/**
+ * Wakes the worker for the stop step in srv->stopping: STOP_DRAIN stops accepting
+ * and reading requests; STOP_CLOSE delivers what its inbox holds, ends every
+ * connection after its output, and ends the thread once they are closed.
+ */
 void worker_wake(worker_t *w);
 
 /** Asks w (from any thread) to close the stream t names, if still open; takes t's reference. */
@@ -86,14 +95,15 @@ void worker_free(worker_t *w);
 /** Hands a referenced event frame to the worker (from any thread); the worker drops the ref. */
 void worker_post(worker_t *w, frame_t *f);
 
-enum { FILL_KEEP_HOLE = 1, FILL_END = 2, FILL_REPLAY = 4 };
+enum { FILL_KEEP_HOLE = 1, FILL_END = 2, FILL_REPLAY = 4, FILL_RESET = 8 };
 
 /**
- * Hands answers for c to its worker (from any thread): the worker calls conn_fill()
- * with them. frames holds n referenced frames and is copied (the caller keeps the
- * array). flags: FILL_* bits; after: for FILL_REPLAY, the last id the page covered.
+ * Hands answers for a connection's slot to its worker (from any thread): the
+ * worker puts them in the slot's place (conn_slot_fill). frames holds n referenced
+ * frames and is copied (the caller keeps the array). flags: FILL_* bits; after: for
+ * FILL_REPLAY, the last id the page covered.
  */
-void worker_post_fill(worker_t *w, struct conn *c, frame_t **frames, uint32_t n, int flags,
+void worker_post_fill(struct conn_slot *slot, frame_t **frames, uint32_t n, int flags,
                       uint64_t after);
 
 #endif

@@ -334,3 +334,37 @@ Test(hub, for_each_on_empty_hub)
     hub_for_each(&hub, count_and_maybe_remove, &n);
     cr_assert_eq(n, 0);
 }
+
+Test(hub, repeated_type_joins_once_and_delivers_once)
+{
+    const char *types[] = {"a", "a", "b", "a"};
+    owners[0].sub = sub_new(&owners[0], NULL, types, 4, false);
+    cr_assert_eq(owners[0].sub->ntypes, 2);
+    hub_add(&hub, owners[0].sub);
+    cr_assert_eq(publish("a", NULL), 1);
+    cr_assert_eq(owners[0].hits, 1);
+}
+
+Test(hub, repeated_type_with_removal_on_delivery)
+{
+    const char *types[] = {"a", "a"};
+    owners[0].sub = sub_new(&owners[0], NULL, types, 2, false);
+    owners[0].remove_on_delivery = 1;
+    hub_add(&hub, owners[0].sub);
+    add(1, NULL, "a", NULL, NULL);
+    cr_assert_eq(publish("a", NULL), 2);
+    cr_assert_eq(owners[0].hits, 1);
+    cr_assert_eq(owners[1].hits, 1);
+}
+
+Test(hub, ids_at_or_below_the_floor_are_skipped)
+{
+    sub_t *s = add(0, NULL, NULL, NULL, NULL);
+    s->floor = 5;
+    for (uint64_t id = 4; id <= 7; id++) {
+        frame_t *f = sse_encode(id, NULL, NULL, "x", 1);
+        hub_publish(&hub, f);
+        frame_unref(f);
+    }
+    cr_assert_eq(owners[0].hits, 2, "ids 6 and 7 only");
+}

@@ -9,7 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "store.h"
+/* The store itself, not only its header: the query-plan tests read its SQL. */
+#include "store_sqlite.c"
 
 /* ---- fixture: a fresh directory per test, removed afterwards ---- */
 
@@ -117,36 +118,44 @@ static uint64_t append_ok(store_t *st, const char *type, const char *user, const
 
 /* ---- synchronous reads: rows copied out of the callback ---- */
 
+enum { ROWS_CAP = 1024 };
+
 typedef struct rows {
     waiter_t w;
-    int err;
+    int err, calls;
     size_t n;
-    uint64_t ids[64];
-    char *type[64], *user[64], *content[64];
-    size_t clen[64];
+    bool more;
+    bool rows_null; /* page->rows was NULL */
+    uint64_t ids[ROWS_CAP];
+    char *type[ROWS_CAP], *user[ROWS_CAP], *content[ROWS_CAP];
+    size_t clen[ROWS_CAP];
     store_bounds_t b;
 } rows_t;
 
-static void on_rows(void *arg, const store_event_t *r, size_t n, const store_bounds_t *b, int err)
+static void on_rows(void *arg, const store_page_t *page, int err)
 {
     rows_t *out = arg;
     out->err = err;
-    out->n = n;
-    out->b = *b;
-    for (size_t i = 0; i < n && i < 64; i++) {
-        out->ids[i] = r[i].id;
-        out->type[i] = strdup(r[i].type);
-        out->user[i] = strdup(r[i].user);
-        out->content[i] = malloc(r[i].content_len + 1);
-        memcpy(out->content[i], r[i].content, r[i].content_len + 1);
-        out->clen[i] = r[i].content_len;
+    out->n = page->n;
+    out->more = page->more;
+    out->rows_null = page->rows == NULL;
+    out->b = page->bounds;
+    for (size_t i = 0; i < page->n && i < ROWS_CAP; i++) {
+        const store_event_t *r = &page->rows[i];
+        out->ids[i] = r->id;
+        out->type[i] = strdup(r->type);
+        out->user[i] = strdup(r->user);
+        out->content[i] = malloc(r->content_len + 1);
+        memcpy(out->content[i], r->content, r->content_len + 1);
+        out->clen[i] = r->content_len;
     }
+    out->calls++;
     waiter_bump(&out->w);
 }
 
 static void rows_free(rows_t *r)
 {
-    for (size_t i = 0; i < r->n && i < 64; i++) {
+    for (size_t i = 0; i < r->n && i < ROWS_CAP; i++) {
         free(r->type[i]);
         free(r->user[i]);
         free(r->content[i]);
@@ -154,24 +163,30 @@ static void rows_free(rows_t *r)
     r->n = 0;
 }
 
+/* A replay (list when is_list, before = upto) run to its end; asserts it succeeded. */
+static void read_rows(store_t *st, bool is_list, uint64_t after, uint64_t upto,
+                      const store_filter_t *f, const store_read_opts_t *o, rows_t *out)
+{
+    *out = (rows_t){.w = WAITER_INIT};
+    int rc = is_list ? st->ops->list(st, f, upto, o, on_rows, out)
+                     : st->ops->replay(st, after, upto, f, o, on_rows, out);
+    cr_assert_eq(rc, 0);
+    waiter_wait(&out->w, 1);
+    cr_assert_eq(out->err, 0);
+}
+
 static void do_replay(store_t *st, uint64_t after, uint64_t upto, const char *user,
                       const char *const *types, uint32_t ntypes, size_t max, rows_t *out)
 {
-    *out = (rows_t){.w = WAITER_INIT};
     store_filter_t f = {.user = user, .types = types, .ntypes = ntypes};
-    cr_assert_eq(st->ops->replay(st, after, upto, &f, max, on_rows, out), 0);
-    waiter_wait(&out->w, 1);
-    cr_assert_eq(out->err, 0);
+    read_rows(st, false, after, upto, &f, &(store_read_opts_t){.max_rows = max}, out);
 }
 
 static void do_list(store_t *st, const char *user, const char *const *types, uint32_t ntypes,
                     uint64_t before, size_t limit, rows_t *out)
 {
-    *out = (rows_t){.w = WAITER_INIT};
     store_filter_t f = {.user = user, .types = types, .ntypes = ntypes};
-    cr_assert_eq(st->ops->list(st, &f, before, limit, on_rows, out), 0);
-    waiter_wait(&out->w, 1);
-    cr_assert_eq(out->err, 0);
+    read_rows(st, true, 0, before, &f, &(store_read_opts_t){.max_rows = limit}, out);
 }
 
 /* Asserts the rows' ids are exactly want (0-terminated), in that order. */
@@ -180,7 +195,7 @@ static void expect_ids(rows_t *r, const uint64_t *want, const char *what)
     size_t n = 0;
     while (want[n]) n++;
     char got[256] = "";
-    for (size_t i = 0; i < r->n && i < 64; i++)
+    for (size_t i = 0; i < r->n && i < 40; i++)
         snprintf(got + strlen(got), sizeof got - strlen(got), "%llu ",
                  (unsigned long long)r->ids[i]);
     cr_assert_eq(r->n, n, "%s: got %zu rows (%s), want %zu", what, r->n, got, n);
@@ -491,6 +506,402 @@ Test(store, content_round_trips_byte_exact)
     st->ops->close(st);
 }
 
+/* ---- bounded reads: max_rows, max_bytes, more ---- */
+
+/* Asserts ids as expect_ids() does, and that more is want_more. */
+static void expect_page(rows_t *r, const uint64_t *want, bool want_more, const char *what)
+{
+    cr_assert_eq(r->more, want_more, "%s: more is %d", what, r->more);
+    expect_ids(r, want, what);
+}
+
+Test(store, max_rows_sets_more_exactly_when_a_further_row_matches)
+{
+    store_t *st = seed();
+    const store_filter_t all = {.user = ""};
+    const store_filter_t alice = {.user = "alice"};
+    const store_filter_t news = {.user = "alice", .types = (const char *[]){"news"}, .ntypes = 1};
+    const store_filter_t strict_news = {
+        .user = "alice", .types = (const char *[]){"news", "weather"}, .ntypes = 2, .strict = 1};
+    const store_filter_t untyped_only = {.user = "alice", .strict = 1};
+    const struct {
+        bool list;
+        uint64_t after, upto; /* a list's upto is its before */
+        const store_filter_t *f;
+        size_t max;
+        uint64_t want[8];
+        bool more;
+        const char *what;
+    } cases[] = {
+        {false, 0, 100, &all, 4, {3, 4, 5, 7}, false, "every broadcast: the exact end"},
+        {false, 0, 100, &all, 3, {3, 4, 5}, true, "one broadcast left"},
+        {false, 0, 5, &all, 3, {3, 4, 5}, false, "upto ends the range"},
+        {false, 0, 6, &all, 3, {3, 4, 5}, false, "6 is alice's: no further match"},
+        {false, 0, 100, &news, 4, {1, 3, 4, 6}, false, "alice+news, exact"},
+        {false, 0, 100, &news, 3, {1, 3, 4}, true, "alice+news, one left"},
+        {false, 0, 100, &news, 1, {1}, true, "alice+news, first only"},
+        {false, 4, 100, &news, 1, {6}, false, "alice+news after 4"},
+        {false, 0, 100, &strict_news, 4, {1, 3, 4, 6}, false, "strict news, exact"},
+        {false, 0, 100, &strict_news, 3, {1, 3, 4}, true, "strict news, one left"},
+        {false, 0, 100, &untyped_only, 2, {1, 3}, false, "strict, no types: untyped only"},
+        {false, 0, 100, &untyped_only, 1, {1}, true, "strict, no types, one left"},
+        {true, 0, 0, &alice, 6, {7, 6, 5, 4, 3, 1}, false, "list alice, exact"},
+        {true, 0, 0, &alice, 5, {7, 6, 5, 4, 3}, true, "list alice, one left"},
+        {true, 0, 3, &alice, 1, {1}, false, "list before 3"},
+        {true, 0, 4, &alice, 1, {3}, true, "list before 4"},
+        {true, 0, 0, &news, 3, {6, 4, 3}, true, "list alice+news"},
+        {true, 0, 0, &news, 4, {6, 4, 3, 1}, false, "list alice+news, exact"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rows_t r;
+        read_rows(st, cases[i].list, cases[i].after, cases[i].upto, cases[i].f,
+                  &(store_read_opts_t){.max_rows = cases[i].max}, &r);
+        expect_page(&r, cases[i].want, cases[i].more, cases[i].what);
+    }
+    st->ops->close(st);
+}
+
+Test(store, max_bytes_stops_before_the_row_that_would_pass_it)
+{
+    store_t *st = open_default();
+    /* 1-5: type "t", 9 bytes of content: 10 bytes each. 6: alice's, "t" + "alice" + 4: 10. */
+    for (int i = 0; i < 5; i++) append_ok(st, "t", "", "123456789");
+    append_ok(st, "t", "alice", "1234");
+    const store_filter_t alice = {.user = "alice"};
+    const struct {
+        bool list;
+        size_t max_rows, max_bytes;
+        uint64_t want[8];
+        bool more;
+        const char *what;
+    } cases[] = {
+        {false, 100, 30, {1, 2, 3}, true, "30 bytes: three rows exactly"},
+        {false, 100, 29, {1, 2}, true, "29 bytes: the third would pass it"},
+        {false, 100, 60, {1, 2, 3, 4, 5, 6}, false, "60 bytes: everything, user's row counted"},
+        {false, 100, 59, {1, 2, 3, 4, 5}, true, "59 bytes: the user's row would pass it"},
+        {false, 100, 0, {1, 2, 3, 4, 5, 6}, false, "0: no byte bound"},
+        {false, 100, 1, {1}, true, "smaller than any row: the first still comes"},
+        {false, 2, 1000, {1, 2}, true, "max_rows binds first"},
+        {true, 100, 25, {6, 5}, true, "list: newest first"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rows_t r;
+        store_read_opts_t o = {.max_rows = cases[i].max_rows, .max_bytes = cases[i].max_bytes};
+        read_rows(st, cases[i].list, 0, cases[i].list ? 0 : 100, &alice, &o, &r);
+        expect_page(&r, cases[i].want, cases[i].more, cases[i].what);
+    }
+
+    /* A row larger than the bound alone is returned alone, and whole. */
+    enum { BIG = 100000 };
+    char *big = malloc(BIG);
+    memset(big, 'b', BIG);
+    cr_assert_eq(append_full(st, "t", "", big, BIG, NULL), 0);
+    free(big);
+    rows_t r;
+    read_rows(st, false, 6, 100, &alice, &(store_read_opts_t){.max_rows = 10, .max_bytes = 10}, &r);
+    cr_assert_eq(r.n, 1);
+    cr_assert_eq(r.clen[0], BIG);
+    expect_page(&r, (uint64_t[]){7, 0}, false, "a big first row");
+    read_rows(st, false, 5, 100, &alice, &(store_read_opts_t){.max_rows = 10, .max_bytes = 10}, &r);
+    expect_page(&r, (uint64_t[]){6, 0}, true, "a big row after a full page waits");
+    read_rows(st, true, 0, 0, &alice, &(store_read_opts_t){.max_rows = 10, .max_bytes = 10}, &r);
+    expect_page(&r, (uint64_t[]){7, 0}, true, "list: a big first row");
+
+    /* An empty row (no type, user or content) takes nothing: it fits a full page, but not
+     * one already past the bound. */
+    append_ok(st, "", "", "");
+    read_rows(st, false, 6, 100, &alice, &(store_read_opts_t){.max_rows = 10, .max_bytes = BIG + 1},
+              &r);
+    expect_page(&r, (uint64_t[]){7, 8, 0}, false, "an empty row at the exact bound");
+    read_rows(st, false, 6, 100, &alice, &(store_read_opts_t){.max_rows = 10, .max_bytes = 10}, &r);
+    expect_page(&r, (uint64_t[]){7, 0}, true, "an empty row after a big first row");
+    st->ops->close(st);
+}
+
+static void on_never(void *arg, const store_page_t *page, int err)
+{
+    (void)page, (void)err;
+    (*(int *)arg)++;
+}
+
+Test(store, a_read_without_a_row_bound_is_refused)
+{
+    store_t *st = seed();
+    int calls = 0;
+    store_filter_t f = {.user = "alice"};
+    cr_assert_eq(st->ops->replay(st, 0, 10, &f, NULL, on_never, &calls), SSE_ERR);
+    cr_assert_eq(st->ops->replay(st, 0, 10, &f, &(store_read_opts_t){0}, on_never, &calls),
+                 SSE_ERR);
+    cr_assert_eq(st->ops->list(st, &f, 0, NULL, on_never, &calls), SSE_ERR);
+    cr_assert_eq(st->ops->list(st, &f, 0, &(store_read_opts_t){.max_bytes = 10}, on_never, &calls),
+                 SSE_ERR);
+    st->ops->close(st);
+    cr_assert_eq(calls, 0, "done is not called for a refused read");
+}
+
+/* ---- typed reads: the index, and the merge against a brute force ---- */
+
+/* The query plan SQLite picks for sql on the test's database, one detail per line. */
+static void plan_of(const char *sql, char *out, size_t cap)
+{
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    char q[512];
+    snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sql);
+    sqlite3_stmt *st;
+    cr_assert_eq(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    out[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(out + strlen(out), cap - strlen(out), "%s\n", sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* Asserts each read statement searches its index by equality and id range, in id order
+ * (no temporary b-tree: nothing sorted). */
+static void expect_indexed_plans(void)
+{
+    for (int kind = JOB_REPLAY; kind <= JOB_LIST; kind++) {
+        char plan[512];
+        plan_of(SQL_BY_TYPE[kind], plan, sizeof plan);
+        cr_log_info("%s\n  -> %s", SQL_BY_TYPE[kind], plan);
+        cr_assert_not_null(
+            strstr(plan, "USING INDEX events_user_type_id (user=? AND type=? AND id>? AND id<?)"),
+            "by type: %s", plan);
+        cr_assert_null(strstr(plan, "TEMP B-TREE"), "by type sorts: %s", plan);
+        plan_of(SQL_BY_USER[kind], plan, sizeof plan);
+        cr_log_info("%s\n  -> %s", SQL_BY_USER[kind], plan);
+        cr_assert_not_null(strstr(plan, "USING INDEX events_user_id (user=? AND id>? AND id<?)"),
+                           "by user: %s", plan);
+        cr_assert_null(strstr(plan, "TEMP B-TREE"), "by user sorts: %s", plan);
+    }
+}
+
+Test(store, typed_and_user_reads_search_an_index_in_id_order)
+{
+    store_t *st = seed();
+    expect_indexed_plans();
+    st->ops->close(st);
+}
+
+Test(store, an_old_database_gains_the_type_index_when_opened)
+{
+    /* The schema as the first release created it: no (user, type, id) index. */
+    char data[160];
+    snprintf(data, sizeof data, "%s/data", dir);
+    cr_assert_eq(mkdir(data, 0755), 0);
+    sqlite3 *db;
+    cr_assert_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+    cr_assert_eq(
+        sqlite3_exec(
+            db,
+            "PRAGMA journal_mode=WAL;"
+            "CREATE TABLE events ("
+            " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " time_ms INTEGER NOT NULL,"
+            " type TEXT NOT NULL DEFAULT '',"
+            " user TEXT NOT NULL DEFAULT '',"
+            " content BLOB NOT NULL DEFAULT x'');"
+            "CREATE INDEX events_user_id ON events(user, id);"
+            "INSERT INTO events VALUES (1, 1, '', 'alice', '1'), (2, 2, 'news', '', '2'),"
+            " (3, 3, 'sport', '', '3'), (4, 4, '', '', '4'), (5, 5, 'news', 'alice', '5');",
+            NULL, NULL, NULL),
+        SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+
+    store_t *st = open_default();
+    cr_assert_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *q;
+    cr_assert_eq(sqlite3_prepare_v2(db,
+                                    "SELECT sql FROM sqlite_master WHERE type = 'index'"
+                                    " AND name = 'events_user_type_id'",
+                                    -1, &q, NULL),
+                 SQLITE_OK);
+    cr_assert_eq(sqlite3_step(q), SQLITE_ROW, "the index was not created");
+    cr_log_info("%s", sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    expect_indexed_plans();
+
+    rows_t r;
+    do_replay(st, 0, 100, "alice", (const char *[]){"news"}, 1, 100, &r);
+    expect_ids(&r, (uint64_t[]){1, 2, 4, 5, 0}, "old rows through the new index");
+    do_replay(st, 0, 100, "", (const char *[]){"sport"}, 1, 100, &r);
+    expect_ids(&r, (uint64_t[]){3, 4, 0}, "sport");
+    cr_assert_eq(append_ok(st, "sport", "", "6"), 6, "ids continue");
+    do_replay(st, 0, 100, "", (const char *[]){"sport"}, 1, 100, &r);
+    expect_ids(&r, (uint64_t[]){3, 4, 6, 0}, "a new row in the new index");
+    st->ops->close(st);
+
+    st = open_default(); /* a second open finds the index there */
+    do_list(st, "", (const char *[]){"sport"}, 1, 0, 100, &r);
+    expect_ids(&r, (uint64_t[]){6, 4, 3, 0}, "after reopening");
+    st->ops->close(st);
+}
+
+/* What store.h says a filter lets through, written out plainly. */
+static bool filter_passes(const store_filter_t *f, const char *type, const char *user)
+{
+    bool listed = false;
+    for (uint32_t i = 0; i < f->ntypes; i++) listed |= strcmp(f->types[i], type) == 0;
+    if (user[0]) {
+        if (!f->user || strcmp(f->user, user) != 0) return false;
+        return !f->strict || !type[0] || listed;
+    }
+    return !type[0] || (f->ntypes == 0 && !f->strict) || listed;
+}
+
+enum { MIX_N = 900, MIX_TYPES = 40 };
+
+/* The mixed history: per id, its type, user and size (type + user + content). */
+static char mix_type[MIX_N + 1][16];
+static const char *mix_user[MIX_N + 1];
+static size_t mix_size[MIX_N + 1];
+static char mix_names[MIX_TYPES][16];
+
+/* The ids a read of f over lo < id <= hi must return, in its order; returns how many. */
+static size_t brute(const store_filter_t *f, bool list, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    size_t n = 0;
+    for (uint64_t k = 1; k <= MIX_N; k++) {
+        uint64_t id = list ? MIX_N + 1 - k : k;
+        if (id > lo && id <= hi && filter_passes(f, mix_type[id], mix_user[id])) out[n++] = id;
+    }
+    return n;
+}
+
+/*
+ * Reads f over the range page by page, each page within o, and asserts the pages join up
+ * to exactly want: more set on every page but the last, and each page cut exactly where
+ * the next row would break o's bounds. A list's range is ids below before (0 = none).
+ */
+static void expect_paged(store_t *st, const store_filter_t *f, bool list, uint64_t after,
+                         uint64_t upto, store_read_opts_t o, const uint64_t *want, size_t nwant,
+                         const char *what)
+{
+    size_t got = 0;
+    for (int pages = 0;; pages++) {
+        cr_assert_lt(pages, MIX_N + 2, "%s: does not end", what);
+        rows_t r;
+        read_rows(st, list, after, upto, f, &o, &r);
+        size_t bytes = 0;
+        for (size_t i = 0; i < r.n; i++) {
+            cr_assert_lt(got, nwant, "%s: row %llu beyond the expected %zu", what,
+                         (unsigned long long)r.ids[i], nwant);
+            cr_assert_eq(r.ids[i], want[got], "%s: row %zu is %llu, want %llu", what, got,
+                         (unsigned long long)r.ids[i], (unsigned long long)want[got]);
+            cr_assert_str_eq(r.type[i], mix_type[r.ids[i]]);
+            cr_assert_str_eq(r.user[i], mix_user[r.ids[i]]);
+            bytes += mix_size[r.ids[i]];
+            got++;
+        }
+        cr_assert_eq(r.more, got < nwant, "%s: more is %d after %zu of %zu", what, r.more, got,
+                     nwant);
+        cr_assert(r.n > 0 || got == nwant, "%s: an empty page before the end", what);
+        if (r.n > 0) {
+            cr_assert(r.n <= o.max_rows, "%s: %zu rows", what, r.n);
+            if (o.max_bytes && r.n > 1) cr_assert_leq(bytes, o.max_bytes, "%s: bytes", what);
+            if (r.more && r.n < o.max_rows) /* then only the byte bound can have stopped it */
+                cr_assert_gt(bytes + mix_size[want[got]], o.max_bytes,
+                             "%s: the page stopped although row %llu fits", what,
+                             (unsigned long long)want[got]);
+        }
+        uint64_t last = r.n ? r.ids[r.n - 1] : 0;
+        bool more = r.more;
+        rows_free(&r);
+        if (!more) break;
+        if (list)
+            upto = last;
+        else
+            after = last;
+    }
+    cr_assert_eq(got, nwant, "%s: %zu rows, want %zu", what, got, nwant);
+}
+
+Test(store, typed_reads_merge_to_exactly_what_the_filter_defines)
+{
+    store_t *st = open_default();
+    for (int t = 0; t < MIX_TYPES; t++) snprintf(mix_names[t], sizeof mix_names[t], "t%02d", t);
+    static const char *const users[] = {"", "", "", "", "alice", "bob"};
+    uint32_t rnd = 12345;
+    char content[32];
+    memset(content, 'c', sizeof content);
+    for (uint64_t id = 1; id <= MIX_N; id++) {
+        rnd = rnd * 1103515245u + 12345u;
+        uint32_t x = rnd >> 8;
+        const char *type = x % 4 == 0    ? ""
+                           : x % 97 == 1 ? "rare"
+                           : x % 3 == 0  ? "a"
+                           : x % 5 == 0  ? "b"
+                                         : mix_names[(x >> 4) % MIX_TYPES];
+        snprintf(mix_type[id], sizeof mix_type[id], "%s", type);
+        mix_user[id] = users[(x >> 10) % 6];
+        size_t clen = (x >> 14) % 20;
+        mix_size[id] = strlen(type) + strlen(mix_user[id]) + clen;
+        store_event_t ev = {
+            .type = type, .user = mix_user[id], .content = content, .content_len = clen};
+        cr_assert_eq(st->ops->append(st, &ev, NULL, NULL), 0);
+    }
+    cr_assert_eq(append_ok(st, "", "nobody", "sync"), MIX_N + 1);
+
+    const char *many[MIX_TYPES + 2];
+    for (int t = 0; t < MIX_TYPES; t++) many[t] = mix_names[t];
+    many[MIX_TYPES] = "rare";
+    many[MIX_TYPES + 1] = "t03"; /* a duplicate */
+    const char *some[] = {"a", "t07", "a", "", "t31"};
+    const char *rare[] = {"rare"};
+    const char *absent[] = {"zzz"};
+    const char *untyped[] = {""};
+    const struct {
+        store_filter_t f;
+        const char *what;
+    } filters[] = {
+        {{.user = ""}, "anonymous, every type"},
+        {{.user = "", .strict = 1}, "anonymous, strict, no types"},
+        {{.user = "alice"}, "alice, every type"},
+        {{.user = "alice", .strict = 1}, "alice, strict, no types"},
+        {{.user = "", .types = rare, .ntypes = 1}, "anonymous, rare"},
+        {{.user = "alice", .types = rare, .ntypes = 1}, "alice, rare"},
+        {{.user = "alice", .types = rare, .ntypes = 1, .strict = 1}, "alice, rare, strict"},
+        {{.user = "bob", .types = some, .ntypes = 5}, "bob, several with a duplicate and \"\""},
+        {{.user = "bob", .types = some, .ntypes = 5, .strict = 1}, "bob, several, strict"},
+        {{.user = "carol", .types = some, .ntypes = 5}, "carol (no events of her own)"},
+        {{.user = "alice", .types = absent, .ntypes = 1, .strict = 1}, "a type never sent"},
+        {{.user = "alice", .types = untyped, .ntypes = 1}, "only \"\" listed"},
+        {{.user = "alice", .types = many, .ntypes = MIX_TYPES + 2}, "more types than streams"},
+        {{.user = "bob", .types = many, .ntypes = MIX_TYPES + 2, .strict = 1},
+         "more types than streams, strict"},
+        {{.user = "alice", .types = many, .ntypes = 32}, "exactly 32 types"},
+    };
+    static uint64_t want[MIX_N];
+    for (size_t i = 0; i < sizeof filters / sizeof filters[0]; i++) {
+        const store_filter_t *f = &filters[i].f;
+        char what[160];
+        const uint64_t ranges[][2] = {{0, UINT64_MAX}, {MIX_N / 3, 2 * MIX_N / 3}, {MIX_N, MIX_N}};
+        for (size_t k = 0; k < 3; k++) {
+            uint64_t lo = ranges[k][0], hi = ranges[k][1];
+            size_t n = brute(f, false, lo, hi, want);
+            snprintf(what, sizeof what, "%s, replay %llu-%llu", filters[i].what,
+                     (unsigned long long)lo, (unsigned long long)hi);
+            expect_paged(st, f, false, lo, hi, (store_read_opts_t){.max_rows = SIZE_MAX}, want, n,
+                         what);
+            if (k == 2) continue;
+            expect_paged(st, f, false, lo, hi, (store_read_opts_t){.max_rows = 7}, want, n, what);
+            expect_paged(st, f, false, lo, hi, (store_read_opts_t){.max_rows = 50, .max_bytes = 40},
+                         want, n, what);
+        }
+        size_t n = brute(f, true, 0, UINT64_MAX, want);
+        snprintf(what, sizeof what, "%s, list", filters[i].what);
+        expect_paged(st, f, true, 0, 0, (store_read_opts_t){.max_rows = SIZE_MAX}, want, n, what);
+        expect_paged(st, f, true, 0, 0, (store_read_opts_t){.max_rows = 9, .max_bytes = 60}, want,
+                     n, what);
+        n = brute(f, true, 0, MIX_N / 2 - 1, want);
+        snprintf(what, sizeof what, "%s, list before %d", filters[i].what, MIX_N / 2);
+        expect_paged(st, f, true, 0, MIX_N / 2, (store_read_opts_t){.max_rows = 11}, want, n, what);
+    }
+    st->ops->close(st);
+}
+
 /* ---- bounds and trim ---- */
 
 Test(store, bounds_track_appends_and_trims)
@@ -734,10 +1145,9 @@ static void on_close_probe(void *arg, const store_event_t *ev, int err)
     }
 }
 
-static void on_count_rows(void *arg, const store_event_t *r, size_t n, const store_bounds_t *b,
-                          int err)
+static void on_count_rows(void *arg, const store_page_t *page, int err)
 {
-    (void)r, (void)n, (void)b, (void)err;
+    (void)page, (void)err;
     (*(int *)arg)++;
 }
 
@@ -753,7 +1163,9 @@ Test(store, close_commits_queued_appends_and_calls_every_done)
     waiter_wait(&p.entered, 1);
     for (int i = 0; i < N; i++) cr_assert_eq(st->ops->append(st, &ev, on_close_probe, &p), 0);
     int replays = 0;
-    cr_assert_eq(st->ops->replay(st, 0, 10, &(store_filter_t){0}, 10, on_count_rows, &replays), 0);
+    cr_assert_eq(st->ops->replay(st, 0, 10, &(store_filter_t){0},
+                                 &(store_read_opts_t){.max_rows = 10}, on_count_rows, &replays),
+                 0);
     st->ops->close(st);
 
     cr_assert_eq(p.late_append_rc, SSE_ERR);
@@ -766,4 +1178,217 @@ Test(store, close_commits_queued_appends_and_calls_every_done)
     st->ops->bounds(st, &b);
     cr_assert_eq(b.latest, (uint64_t)(1 + N + p.extra));
     st->ops->close(st);
+}
+
+/* ---- the reader's queue: its bound, cancellation, close ---- */
+
+typedef struct blocker {
+    store_t *st;
+    waiter_t entered, release;
+    int err;
+    bool until_close; /* hold until close() has begun instead of until release */
+    int extra;        /* reads queued while holding until close */
+} blocker_t;
+
+/* One read's answer: how often done ran, and with what. */
+typedef struct answer {
+    int calls, err;
+    size_t n;
+    bool rows_null;
+} answer_t;
+
+typedef struct tally {
+    pthread_mutex_t mu;
+    waiter_t w;
+    int ok, cancelled, other;
+    size_t rows;
+} tally_t;
+
+static void on_tally(void *arg, const store_page_t *page, int err)
+{
+    tally_t *t = arg;
+    pthread_mutex_lock(&t->mu);
+    if (err == 0)
+        t->ok++;
+    else if (err == SSE_ECANCELED && page->n == 0)
+        t->cancelled++;
+    else
+        t->other++;
+    t->rows += page->n;
+    pthread_mutex_unlock(&t->mu);
+    waiter_bump(&t->w);
+}
+
+static void on_answer(void *arg, const store_page_t *page, int err)
+{
+    answer_t *a = arg;
+    a->calls++;
+    a->err = err;
+    a->n = page->n;
+    a->rows_null = page->rows == NULL;
+}
+
+static tally_t extra_tally = {.mu = PTHREAD_MUTEX_INITIALIZER, .w = WAITER_INIT};
+
+/* Holds the reader inside this read's done, so reads queued meanwhile wait: until the test
+ * releases it, or until close() has begun (reads are then refused with SSE_ERR, not
+ * SSE_EFULL), queueing more reads on the way. */
+static void on_block(void *arg, const store_page_t *page, int err)
+{
+    blocker_t *b = arg;
+    (void)page;
+    b->err = err;
+    waiter_bump(&b->entered);
+    if (!b->until_close) {
+        waiter_wait(&b->release, 1);
+        return;
+    }
+    store_read_opts_t o = {.max_rows = 1};
+    int rc;
+    while ((rc = b->st->ops->replay(b->st, 0, 10, &(store_filter_t){0}, &o, on_tally,
+                                    &extra_tally)) != SSE_ERR) {
+        if (rc == 0) b->extra++;
+        usleep(1000);
+    }
+}
+
+static void block_reader(store_t *st, blocker_t *b, bool until_close)
+{
+    *b = (blocker_t){
+        .st = st, .entered = WAITER_INIT, .release = WAITER_INIT, .until_close = until_close};
+    store_read_opts_t o = {.max_rows = 1};
+    cr_assert_eq(st->ops->replay(st, 0, 10, &(store_filter_t){0}, &o, on_block, b), 0);
+    waiter_wait(&b->entered, 1);
+}
+
+Test(store, reads_past_the_queue_bound_fail_with_efull)
+{
+    store_t *st = seed();
+    static blocker_t b;
+    static tally_t t = {.mu = PTHREAD_MUTEX_INITIALIZER, .w = WAITER_INIT};
+    block_reader(st, &b, false);
+
+    store_filter_t f = {.user = "alice"};
+    store_read_opts_t o = {.max_rows = 10};
+    for (int i = 0; i < STORE_MAX_READS; i++) {
+        int rc = i % 2 ? st->ops->list(st, &f, 0, &o, on_tally, &t)
+                       : st->ops->replay(st, 0, 100, &f, &o, on_tally, &t);
+        cr_assert_eq(rc, 0, "read %d of %d refused: %d", i + 1, STORE_MAX_READS, rc);
+    }
+    cr_assert_eq(st->ops->replay(st, 0, 100, &f, &o, on_tally, &t), SSE_EFULL);
+    cr_assert_eq(st->ops->list(st, &f, 0, &o, on_tally, &t), SSE_EFULL);
+
+    waiter_bump(&b.release);
+    waiter_wait(&t.w, STORE_MAX_READS);
+    rows_t r;
+    do_replay(st, 0, 100, "alice", NULL, 0, 100, &r);
+    expect_ids(&r, (uint64_t[]){1, 3, 4, 5, 6, 7, 0}, "the queue has room again");
+    cr_assert_eq(t.ok, STORE_MAX_READS, "the refused reads were not answered");
+    cr_assert_eq(t.cancelled + t.other, 0);
+    cr_assert_eq(t.rows, (size_t)STORE_MAX_READS * 6);
+    st->ops->close(st);
+}
+
+Test(store, a_cancelled_read_is_skipped_with_ecanceled)
+{
+    store_t *st = seed();
+    store_filter_t f = {.user = "alice"};
+    atomic_int gone = 1;
+    answer_t a = {0}, l = {0};
+    tally_t sync = {.mu = PTHREAD_MUTEX_INITIALIZER, .w = WAITER_INIT};
+    store_read_opts_t o = {.max_rows = 10, .cancelled = &gone};
+    cr_assert_eq(st->ops->replay(st, 0, 100, &f, &o, on_answer, &a), 0);
+    cr_assert_eq(st->ops->list(st, &f, 0, &o, on_answer, &l), 0);
+    cr_assert_eq(
+        st->ops->replay(st, 0, 100, &f, &(store_read_opts_t){.max_rows = 1}, on_tally, &sync), 0);
+    waiter_wait(&sync.w, 1); /* reads run in order: the two before have been answered */
+    cr_assert_eq(a.calls, 1);
+    cr_assert_eq(a.err, SSE_ECANCELED);
+    cr_assert_eq(a.n, 0);
+    cr_assert(a.rows_null);
+    cr_assert_eq(l.calls, 1);
+    cr_assert_eq(l.err, SSE_ECANCELED);
+    cr_assert_eq(l.n, 0);
+
+    /* The flag is read when the read is about to run, not when it is queued. */
+    static blocker_t b;
+    block_reader(st, &b, false);
+    atomic_int later = 0, stays = 0;
+    answer_t c = {0}, d = {0};
+    cr_assert_eq(st->ops->replay(st, 0, 100, &f,
+                                 &(store_read_opts_t){.max_rows = 10, .cancelled = &later},
+                                 on_answer, &c),
+                 0);
+    cr_assert_eq(st->ops->replay(st, 0, 100, &f,
+                                 &(store_read_opts_t){.max_rows = 10, .cancelled = &stays},
+                                 on_answer, &d),
+                 0);
+    atomic_store(&later, 1);
+    waiter_bump(&b.release);
+    tally_t sync2 = {.mu = PTHREAD_MUTEX_INITIALIZER, .w = WAITER_INIT};
+    cr_assert_eq(
+        st->ops->replay(st, 0, 1, &f, &(store_read_opts_t){.max_rows = 1}, on_tally, &sync2), 0);
+    waiter_wait(&sync2.w, 1);
+    cr_assert_eq(c.calls, 1);
+    cr_assert_eq(c.err, SSE_ECANCELED);
+    cr_assert_eq(c.n, 0);
+    cr_assert_eq(d.calls, 1);
+    cr_assert_eq(d.err, 0);
+    cr_assert_eq(d.n, 6, "a flag left at 0 reads normally");
+    st->ops->close(st);
+}
+
+/* Holds the reader in a read while N more wait, then ends the store: by close() alone, or
+ * by drain() (checked to refuse new work, twice over) and then close(). Every waiting read,
+ * and each one queued while it ended, must be answered once, with SSE_ECANCELED. */
+static void end_with_reads_waiting(bool drain_first)
+{
+    store_t *st = seed();
+    static blocker_t b;
+    enum { N = 300 };
+    static answer_t a[N];
+    memset(a, 0, sizeof a);
+    extra_tally = (tally_t){.mu = PTHREAD_MUTEX_INITIALIZER, .w = WAITER_INIT};
+    block_reader(st, &b, true);
+    store_filter_t f = {.user = "alice"};
+    store_read_opts_t o = {.max_rows = 10};
+    for (int i = 0; i < N; i++) {
+        int rc = i % 2 ? st->ops->list(st, &f, 0, &o, on_answer, &a[i])
+                       : st->ops->replay(st, 0, 100, &f, &o, on_answer, &a[i]);
+        cr_assert_eq(rc, 0);
+    }
+    if (drain_first) {
+        st->ops->drain(st);
+        answer_t late = {0};
+        cr_assert_eq(st->ops->replay(st, 0, 100, &f, &o, on_answer, &late), SSE_ERR);
+        cr_assert_eq(st->ops->list(st, &f, 0, &o, on_answer, &late), SSE_ERR);
+        store_event_t ev = {.type = "", .user = "", .content = "x", .content_len = 1};
+        cr_assert_eq(st->ops->append(st, &ev, NULL, NULL), SSE_ERR);
+        st->ops->drain(st);
+        cr_assert_eq(late.calls, 0);
+        store_bounds_t bd;
+        st->ops->bounds(st, &bd);
+        cr_assert_eq(bd.latest, 7, "bounds() still answers after drain()");
+    }
+    st->ops->close(st);
+
+    cr_assert_eq(b.err, 0, "the read that was running finished normally");
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(a[i].calls, 1, "read %d answered %d times", i, a[i].calls);
+        cr_assert_eq(a[i].err, SSE_ECANCELED, "read %d: %d", i, a[i].err);
+        cr_assert_eq(a[i].n, 0);
+    }
+    cr_assert_eq(extra_tally.cancelled, b.extra, "%d of the %d queued while closing",
+                 extra_tally.cancelled, b.extra);
+    cr_assert_eq(extra_tally.ok + extra_tally.other, 0);
+}
+
+Test(store, close_answers_every_waiting_read_once_with_ecanceled)
+{
+    end_with_reads_waiting(false);
+}
+
+Test(store, drain_answers_every_waiting_read_once_and_refuses_new_work)
+{
+    end_with_reads_waiting(true);
 }
