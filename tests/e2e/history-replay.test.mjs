@@ -179,11 +179,22 @@ test('the Last-Event-ID header wins over the lastEventId query parameter (a brow
   assert.equal(ids.at(-1), id);
 });
 
-for (const bad of ['abc', '3abc', '0x2', '-1', '+2', '2.0', '1e1', '', ' ', '1 2', '05x']) {
+for (const bad of ['abc', '3abc', '0x2', '+2', '2.0', '1e1', '', ' ', '1 2', '05x']) {
   test(`bad Last-Event-ID ${JSON.stringify(bad)}: live stream only, no reset, no error`, async () => {
     const { s, id, content } = await withLive({ lastId: bad });
     assert.equal(s.status, 200);
     assert.deepEqual(evs(s), [{ id, event: undefined, data: content }]);
+  });
+}
+
+for (const never of ['-1', '-0', '-18446744073709551616']) {
+  test(`negative Last-Event-ID ${JSON.stringify(never)}: an id never given, so one reset, then live`, async () => {
+    const { s, id, content } = await withLive({ lastId: never });
+    assert.equal(s.status, 200);
+    const e = evs(s);
+    assert.equal(e.length, 2, `got ${JSON.stringify(e)}`);
+    assert.equal(e[0].event, 'reset');
+    assert.deepEqual(e[1], { id, event: undefined, data: content });
   });
 }
 
