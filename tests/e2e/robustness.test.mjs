@@ -9,9 +9,10 @@
 // and its stderr holds no sanitizer report.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import {
-  ACCOUNTS, SseStream, mintJwt, openStream, parseResponses, rawExchange, rawRequest, request,
+  ACCOUNTS, BIN, serverEnv, SseStream, mintJwt, openStream, parseResponses, rawExchange, rawRequest, request,
   sanitizerReport, sleep, startServer, tokenFor, tokenParam,
 } from './lib/server.mjs';
 import {
@@ -657,5 +658,90 @@ describe('a stop during pipelined publishes', () => {
           + `${rs.length} answers in all; ${notAcked.length} stored but not acknowledged, ${notLive.length} stored but not delivered`);
       } finally { await finish(again); }
     }
+  });
+});
+
+// ------------------------------------------- answers that finish out of order ----
+
+describe('pipelined answers prepared on other threads', () => {
+  test('a slow login followed by a fast publish and a health check: answers in request order', { timeout: 40000 }, async () => {
+    // The login's argon2id check runs on a checker thread and ends after the
+    // publish's commit: each answer must still go to the place of its request.
+    const made = spawnSync(BIN, ['passwd', '--user', 'dora', '--role', 'subscriber'], {
+      input: 'dora-Pw-5t6y7u\n', encoding: 'utf8', timeout: 30000, env: serverEnv({}, { defaults: false }),
+    });
+    assert.equal(made.status, 0, made.stderr);
+    const srv = await startServer({ files: { users: made.stdout }, env: { SSE_USERS_FILE: 'users' } });
+    try {
+      const pub = await tokenFor(srv, 'pub');
+      for (let round = 0; round < 3; round++) {
+        const c = rawConn(srv.port);
+        await c.connected;
+        await c.write(Buffer.concat([
+          rawRequest({ method: 'POST', path: '/login', headers: { 'Content-Type': 'application/json' },
+            body: { username: 'dora', password: 'dora-Pw-5t6y7u', id: 'dora' } }),
+          broadcastReq(pub, { content: `after-login-${round}` }),
+          rawRequest({ path: '/healthz' }),
+        ]));
+        const rs = await c.responses(3, 20000);
+        c.close();
+        assert.deepEqual(rs.map((r) => r.status), [200, 201, 200], `round ${round}`);
+        assert.ok(JSON.parse(rs[0].text).token, 'the first answer is the login\'s');
+        assert.ok(JSON.parse(rs[1].text).id > 0, 'the second answer is the publish\'s');
+        assert.equal(JSON.parse(rs[2].text).status, 'ok');
+      }
+      await assertServing(srv, 'after pipelined logins');
+    } finally { await finish(srv); }
+  });
+
+  test('a /notifications answer holds at most 256 KiB and pages on with next', { timeout: 40000 }, async () => {
+    const srv = await startServer({});
+    try {
+      const pub = await tokenFor(srv, 'pub');
+      const sub = await tokenFor(srv, 'sub', 'reader');
+      await publishAll(srv, pub, Array.from({ length: 300 }, (_, i) => ({ content: `n${i}-${'y'.repeat(2000)}` })));
+      const q = authQuery(sub, 'reader');
+      const first = await request(srv, 'GET', `/notifications?limit=500&${q}`, { timeout: 5000 });
+      assert.equal(first.status, 200);
+      assert.ok(first.body.length <= 256 * 1024, `answer of ${first.body.length} bytes`);
+      const page = JSON.parse(first.body);
+      assert.ok(page.items.length > 0 && page.items.length < 300, `${page.items.length} items`);
+      assert.equal(page.next, page.items.at(-1).id, 'next names the oldest item shown');
+      const { items: all, pages } = await allNotifications(srv, sub, 'reader');
+      assert.ok(pages.length > 1, `${pages.length} pages`);
+      assert.equal(all.length, 300, 'paging with next walks every event once');
+      assert.equal(new Set(all.map((x) => x.id)).size, 300);
+    } finally { await finish(srv); }
+  });
+
+  test('a reading client that pipelines a large answer and then /events gets both, then live events', { timeout: 30000 }, async () => {
+    // The stream starts once the answers before it are written, so they do not
+    // count against its queue cap.
+    const srv = await startServer({ env: { SSE_MAX_QUEUE_BYTES: 65536 } });
+    try {
+      const pub = await tokenFor(srv, 'pub');
+      const sub = await tokenFor(srv, 'sub', 'piper');
+      await publishAll(srv, pub, Array.from({ length: 100 }, (_, i) => ({ content: `p${i}-${'z'.repeat(1500)}` })));
+      const q = authQuery(sub, 'piper');
+      const c = rawConn(srv.port);
+      await c.connected;
+      await c.write(Buffer.concat([
+        rawRequest({ path: `/notifications?limit=500&${q}` }),
+        rawRequest({ path: `/notifications?limit=500&${q}` }),
+        rawRequest({ path: `/events?${q}` }),
+      ]));
+      const rs = await c.responses(2, 10000);
+      assert.deepEqual(rs.slice(0, 2).map((r) => r.status), [200, 200]);
+      const content = `live-after-pipeline-${Date.now()}`;
+      for (let i = 0; i < 50 && !c.buf.includes('text/event-stream'); i++) await sleep(20);
+      assert.ok(c.buf.includes('text/event-stream'), 'the stream head follows the answers');
+      const r = await request(srv, 'POST', '/broadcast', { headers: { Authorization: `Bearer ${pub}` }, body: { content }, timeout: 3000 });
+      assert.equal(r.status, 201);
+      for (let i = 0; i < 100 && !c.buf.includes(content); i++) await sleep(20);
+      assert.ok(c.buf.includes(content), 'the live event arrives on the pipelined stream');
+      assert.equal(c.ended, null, 'the stream stays open');
+      c.close();
+      await assertServing(srv, 'after the pipelined stream');
+    } finally { await finish(srv); }
   });
 });
