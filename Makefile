@@ -2,11 +2,13 @@
 CC ?= cc
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Werror
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -Ibuild/gen $(WARN) -MMD -MP
+# src/ holds one directory per layer (docs/internals.md, "Files"); each is on the include path.
+LAYER_DIRS := $(patsubst %/,%,$(sort $(wildcard src/*/)))
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(LAYER_DIRS:%=-I%) -Ibuild/gen $(WARN) -MMD -MP
 LDLIBS := -lev -lhttp_parser -ljansson -ljwt -lsqlite3 -lssl -lcrypto -lsodium -lpthread
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-SRCS := $(sort $(wildcard src/*.c))
+SRCS := $(sort $(wildcard src/*/*.c)) src/main.c
 LIB_SRCS := $(filter-out src/main.c,$(SRCS))
 OBJS := $(SRCS:src/%.c=build/obj/%.o) build/obj/assets.o
 LIB_OBJS := $(LIB_SRCS:src/%.c=build/obj/%.o) build/obj/assets.o
@@ -117,7 +119,7 @@ install: build/ssehub
 	install -D -m 0755 build/ssehub $(DESTDIR)$(PREFIX)/bin/ssehub
 
 format:
-	clang-format -i src/*.c src/*.h tests/unit/*.c
+	clang-format -i src/main.c src/*/*.c src/*/*.h tests/unit/*.c
 
 clean:
 	rm -rf build
