@@ -26,7 +26,7 @@ ASAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 
 SSEHUB_WORKERS ?=
 
-.PHONY: install all run test setup setup-test unit e2e browser asan test-asan clean format env
+.PHONY: install all run test setup setup-test unit e2e browser asan test-asan clean format env check-layers
 
 all: build/ssehub
 
@@ -92,6 +92,11 @@ e2e: build/ssehub
 
 browser: build/ssehub
 	SSEHUB_WORKERS=$(SSEHUB_WORKERS) node --test --test-concurrency=1 tests/browser/
+
+# No file includes a header of a higher layer (docs/internals.md, "Files"); the script's own test first.
+check-layers:
+	@scripts/check-layers.sh --self-test
+	@scripts/check-layers.sh src
 
 # Criterion counts a test as passed even when a sanitizer reported in it: read the reports too.
 test-asan: build/asan/ssehub $(ASAN_UNIT_BINS)
