@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "auth_request.h"
 #include "cors.h"
 #include "log.h"
 #include "replay.h"
@@ -142,6 +143,6 @@ void api_events(conn_t *c, const http_request_t *req)
     worker_watch_expiry(c->w, sub->exp);
     stream_ticket_t *evict;
     c->ticket = caps_stream_open(&c->w->srv->caps, sub->user, c, c->w, &evict);
-    if (evict) worker_kick(evict->w, evict); /* the user's oldest stream gives way */
+    if (evict) worker_kick(evict->owner, evict); /* the user's oldest stream gives way */
     if (resume) replay_begin(c, last_id);
 }

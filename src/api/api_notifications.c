@@ -5,6 +5,7 @@
 
 #include "answer.h"
 #include "auth.h"
+#include "auth_request.h"
 #include "log.h"
 #include "replay.h"
 #include "respond.h"

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "auth_request.h"
 #include "log.h"
 #include "respond.h"
 #include "router.h"

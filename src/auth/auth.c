@@ -11,7 +11,6 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <string.h>
-#include <strings.h>
 
 #include "b64.h"
 #include "common.h"
@@ -298,43 +297,25 @@ static int bind_user(const config_t *cfg, identity_t *id, const char *claimed)
     return SSE_OK;
 }
 
-static int from_wrapper(const config_t *cfg, char *wrapped, time_t now, identity_t *id)
+int auth_wrapper(const config_t *cfg, const char *wrapped, size_t len, time_t now, identity_t *id)
 {
+    memset(id, 0, sizeof *id);
+    id->ntypes = -1;
     char *jwt = NULL, *user = NULL;
     int rc = SSE_EAUTH;
-    if (wrapped && auth_decode_wrapper(wrapped, strlen(wrapped), &jwt, &user) == SSE_OK &&
+    if (auth_decode_wrapper(wrapped, len, &jwt, &user) == SSE_OK &&
         auth_verify_token(cfg, jwt, now, id) == SSE_OK) {
         rc = bind_user(cfg, id, user);
         if (rc) identity_free(id);
     }
     free(jwt);
     free(user);
-    free(wrapped);
     return rc;
 }
 
-int auth_request(const config_t *cfg, const http_request_t *req, time_t now, int bearer_only,
-                 identity_t *id)
+int auth_bearer(const config_t *cfg, const char *jwt, time_t now, identity_t *id)
 {
-    memset(id, 0, sizeof *id);
-    id->ntypes = -1;
-    if (!bearer_only) {
-        char *param = http_query_param(req, "token", 0);
-        if (param) return from_wrapper(cfg, param, now, id);
-        char *cookie = http_cookie(req, "sse_token");
-        if (cookie) return from_wrapper(cfg, cookie, now, id);
-    }
-    size_t n;
-    const char *h = http_header(req, "authorization", &n);
-    if (!h || n < 7 || strncasecmp(h, "Bearer ", 7) != 0 || n - 7 > AUTH_MAX_TOKEN)
-        return SSE_EAUTH;
-    char tok[AUTH_MAX_TOKEN + 1];
-    const char *t = h + 7;
-    size_t tl = n - 7;
-    while (tl && *t == ' ') t++, tl--;
-    memcpy(tok, t, tl);
-    tok[tl] = '\0';
-    if (auth_verify_token(cfg, tok, now, id)) return SSE_EAUTH;
+    if (auth_verify_token(cfg, jwt, now, id)) return SSE_EAUTH;
     if (bind_user(cfg, id, "")) {
         identity_free(id);
         return SSE_EAUTH;

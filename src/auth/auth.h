@@ -7,7 +7,6 @@
 #include <time.h>
 
 #include "config.h"
-#include "http.h"
 
 #define AUTH_MAX_TOKEN 8192
 /** Largest SSE_JWT_PUBLIC_KEY file read; a larger one is refused at start-up. */
@@ -80,16 +79,20 @@ bool auth_type_allowed(const identity_t *id, const char *type);
 int auth_decode_wrapper(const char *b64, size_t len, char **jwt, char **user_id);
 
 /**
- * Authenticates a request as goSSE does, first match wins: the "token" query
- * parameter, the sse_token cookie, then "Authorization: Bearer". Returns 0 with
- * *id filled (free with identity_free), SSE_EAUTH when no credential is usable.
- * With bearer_only, only the Authorization header counts (publishing, admin).
- * A token with a "sub" is bound to it: the user id is the sub, and a different id
- * in the wrapper is refused. A token without one takes the wrapper's id only
- * while SSE_TRUST_CLIENT_ID is on (else a non-empty id is refused).
+ * Authenticates goSSE's wrapper (the "token" query parameter or the sse_token
+ * cookie; see auth_decode_wrapper) of len bytes: verifies its JWT and settles the
+ * user id. A token with a "sub" is bound to it: the user id is the sub, and a
+ * different id in the wrapper is refused. A token without one takes the wrapper's
+ * id only while SSE_TRUST_CLIENT_ID is on (else a non-empty id is refused).
+ * Returns 0 with *id filled (free with identity_free), or SSE_EAUTH.
  */
-int auth_request(const config_t *cfg, const http_request_t *req, time_t now, int bearer_only,
-                 identity_t *id);
+int auth_wrapper(const config_t *cfg, const char *wrapped, size_t len, time_t now, identity_t *id);
+
+/**
+ * auth_wrapper() for a bare JWT (an Authorization: Bearer header), which names no
+ * user id: the user id is the token's sub, or "".
+ */
+int auth_bearer(const config_t *cfg, const char *jwt, time_t now, identity_t *id);
 
 /** The name of a role for logs and JSON: "subscriber", "publisher" or "admin". */
 const char *auth_role_name(enum role r);

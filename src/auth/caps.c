@@ -44,15 +44,15 @@ void caps_ip_leave(caps_t *l, const char *ip)
     pthread_mutex_unlock(&l->mu);
 }
 
-stream_ticket_t *caps_stream_open(caps_t *l, const char *user, struct conn *c,
-                                    struct worker *w, stream_ticket_t **evict)
+stream_ticket_t *caps_stream_open(caps_t *l, const char *user, void *c, void *owner,
+                                  stream_ticket_t **evict)
 {
     *evict = NULL;
     if (l->max_per_user <= 0 || !user || !*user) return NULL;
     stream_ticket_t *t = xcalloc(1, sizeof *t);
     atomic_init(&t->refs, 1);
     t->conn = c;
-    t->w = w;
+    t->owner = owner;
     t->user = xstrdup(user);
     pthread_mutex_lock(&l->mu);
     stream_ticket_t *head = strmap_get(&l->per_user, user);
@@ -60,7 +60,7 @@ stream_ticket_t *caps_stream_open(caps_t *l, const char *user, struct conn *c,
     stream_ticket_t **pp = &head;
     for (; *pp; pp = &(*pp)->next) n++;
     *pp = t;
-    if (n > l->max_per_user) { /* the oldest leaves the list now; its worker closes it */
+    if (n > l->max_per_user) { /* the oldest leaves the list now; its owner closes it */
         stream_ticket_t *old = head;
         head = old->next;
         old->next = NULL;
@@ -89,10 +89,10 @@ void caps_stream_close(caps_t *l, stream_ticket_t *t)
     caps_ticket_unref(t);
 }
 
-struct conn *caps_ticket_conn(caps_t *l, stream_ticket_t *t)
+void *caps_ticket_conn(caps_t *l, stream_ticket_t *t)
 {
     pthread_mutex_lock(&l->mu);
-    struct conn *c = t->conn;
+    void *c = t->conn;
     pthread_mutex_unlock(&l->mu);
     return c;
 }

@@ -8,18 +8,16 @@
 
 #include "strmap.h"
 
-struct conn;
-struct worker;
-
 /**
- * A stream's place in its user's list. The registry and the stream's worker both
+ * A stream's place in its user's list. The registry and the stream's loop both
  * hold it; conn is cleared (under the registry lock) when the stream closes, so a
- * worker told to close it finds out whether it is still open.
+ * loop told to close it finds out whether it is still open. conn and owner are
+ * the caller's (the stream's connection and the loop that holds it), opaque here.
  */
 typedef struct stream_ticket {
     atomic_int refs;
-    struct conn *conn; /* guarded by the registry lock */
-    struct worker *w;
+    void *conn; /* guarded by the registry lock */
+    void *owner;
     struct stream_ticket *next; /* in its user's list, oldest first */
     char *user;
 } stream_ticket_t;
@@ -42,18 +40,19 @@ bool caps_ip_enter(caps_t *l, const char *ip);
 void caps_ip_leave(caps_t *l, const char *ip);
 
 /**
- * Registers a new stream of user (non-empty) and returns its ticket (NULL when the
- * cap is off). When the user now has more streams than the cap, *evict gets the
- * ticket of the oldest one (with a reference for the caller) for its worker to close.
+ * Registers a new stream of user (non-empty), its connection c held by owner, and
+ * returns its ticket (NULL when the cap is off). When the user now has more streams
+ * than the cap, *evict gets the ticket of the oldest one (with a reference for the
+ * caller) for its owner to close.
  */
-stream_ticket_t *caps_stream_open(caps_t *l, const char *user, struct conn *c,
-                                    struct worker *w, stream_ticket_t **evict);
+stream_ticket_t *caps_stream_open(caps_t *l, const char *user, void *c, void *owner,
+                                  stream_ticket_t **evict);
 
 /** Unregisters a closing stream and drops the stream's reference on t. */
 void caps_stream_close(caps_t *l, stream_ticket_t *t);
 
-/** The stream the ticket names if still open (NULL otherwise); call on its worker. */
-struct conn *caps_ticket_conn(caps_t *l, stream_ticket_t *t);
+/** The stream's connection if it is still open (NULL otherwise); call on its owner's loop. */
+void *caps_ticket_conn(caps_t *l, stream_ticket_t *t);
 
 void caps_ticket_unref(stream_ticket_t *t);
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "auth_request.h"
 #include "b64.h"
 
 /* A plain /login-style token: username, iat, exp. */
