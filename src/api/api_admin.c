@@ -10,7 +10,7 @@
 
 void api_admin_stop(conn_t *c, const http_request_t *req)
 {
-    server_t *srv = c->w->srv;
+    server_t *srv = worker_of(c)->srv;
     identity_t id;
     /* goSSE answers 401 to every account but the admin; so do we. */
     if (auth_request(srv->cfg, req, time(NULL), 1, &id) || id.role != ROLE_ADMIN) {

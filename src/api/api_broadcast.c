@@ -25,7 +25,7 @@ static const char *routing_field(json_t *obj, const char *key)
 
 void api_broadcast(conn_t *c, const http_request_t *req)
 {
-    server_t *srv = c->w->srv;
+    server_t *srv = worker_of(c)->srv;
     identity_t id;
     if (auth_request(srv->cfg, req, time(NULL), 1, &id)) {
         respond_error(c, req, 401, "a valid Bearer token is required");

@@ -76,7 +76,7 @@ int events_apply_claims(const identity_t *id, char *types[SUB_MAX_TYPES], int *n
 
 void api_events(conn_t *c, const http_request_t *req)
 {
-    const server_t *srv = c->w->srv;
+    const server_t *srv = worker_of(c)->srv;
     if (c->qlen > 0) { /* answers to earlier requests go first; the stream's cap is its own */
         conn_park(c);
         return;
@@ -139,10 +139,13 @@ void api_events(conn_t *c, const http_request_t *req)
     identity_free(&id);
     uint64_t last_id;
     bool resume = srv->store && last_event_id(req, &last_id);
-    if (!conn_begin_stream(c, sub)) return;
-    worker_watch_expiry(c->w, sub->exp);
+    worker_t *w = worker_of(c);
+    c->sub = sub; /* freed with the connection in any case */
+    if (!conn_begin_stream(c, w->retry)) return;
+    hub_add(&w->hub, sub);
+    worker_watch_expiry(worker_of(c), sub->exp);
     stream_ticket_t *evict;
-    c->ticket = caps_stream_open(&c->w->srv->caps, sub->user, c, c->w, &evict);
+    c->ticket = caps_stream_open(&worker_of(c)->srv->caps, sub->user, c, worker_of(c), &evict);
     if (evict) worker_kick(evict->owner, evict); /* the user's oldest stream gives way */
     if (resume) replay_begin(c, last_id);
 }

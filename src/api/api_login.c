@@ -153,7 +153,7 @@ static void send_now(conn_t *c, const reply_meta_t *m, frame_t *f)
 
 void api_login(conn_t *c, const http_request_t *req)
 {
-    server_t *srv = c->w->srv;
+    server_t *srv = worker_of(c)->srv;
     json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
     const char *user = json_is_object(body) ? opt_string(body, "username") : NULL;
     const char *pass = json_is_object(body) ? opt_string(body, "password") : NULL;

@@ -113,7 +113,7 @@ static bool number_param(const http_request_t *req, const char *name, uint64_t m
 
 void api_notifications(conn_t *c, const http_request_t *req)
 {
-    server_t *srv = c->w->srv;
+    server_t *srv = worker_of(c)->srv;
     identity_t id;
     if (auth_request(srv->cfg, req, time(NULL), 0, &id)) {
         respond_error(c, req, 401, "a valid token is required");

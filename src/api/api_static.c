@@ -7,7 +7,7 @@
 
 void api_static(conn_t *c, const http_request_t *req)
 {
-    for (const asset_t *a = c->w->srv->assets; a && a->path; a++) {
+    for (const asset_t *a = worker_of(c)->srv->assets; a && a->path; a++) {
         if (req->path_len == strlen(a->path) && memcmp(req->path, a->path, req->path_len) == 0) {
             respond(c, req, 200, a->content_type, (const char *)a->data, a->len, NULL);
             return;

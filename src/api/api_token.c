@@ -33,7 +33,7 @@ static int read_types(json_t *body, const char *types[AUTH_MAX_TYPES])
 
 void api_token(conn_t *c, const http_request_t *req)
 {
-    server_t *srv = c->w->srv;
+    server_t *srv = worker_of(c)->srv;
     identity_t id;
     if (auth_request(srv->cfg, req, time(NULL), 1, &id)) {
         respond_error(c, req, 401, "a valid Bearer token is required");

@@ -31,7 +31,7 @@ static bool path_is(const http_request_t *req, const char *path)
 
 static bool is_asset(const conn_t *c, const http_request_t *req)
 {
-    for (const asset_t *a = c->w->srv->assets; a && a->path; a++)
+    for (const asset_t *a = worker_of(c)->srv->assets; a && a->path; a++)
         if (path_is(req, a->path)) return true;
     return false;
 }

@@ -14,8 +14,10 @@
 
 #include "conn.h"
 #include "conn_tls.h"
+#include "http1.h"
 #include "log.h"
 #include "replay.h"
+#include "router.h"
 #include "sse.h"
 #include "store.h"
 
@@ -133,7 +135,7 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
                 continue;
             }
         }
-        conn_new(w, fd, ip, ssl);
+        conn_new(&w->own, fd, ip, ssl);
     }
 }
 
@@ -149,14 +151,14 @@ static void begin_stop(worker_t *w)
 {
     if (w->stopped) return;
     w->stopped = STOP_DRAIN;
-    ev_io_stop(w->loop, &w->accept_w);
+    ev_io_stop(w->own.loop, &w->accept_w);
     close(w->listen_fd);
     w->listen_fd = -1;
     list_node_t *pos, *tmp;
-    list_for_each_safe(pos, tmp, &w->conns)
+    list_for_each_safe(pos, tmp, &w->own.conns)
     {
         conn_t *c = container_of(pos, conn_t, link);
-        if (c->state == CONN_REQUEST) ev_io_stop(w->loop, &c->rio); /* no new requests */
+        if (c->state == CONN_REQUEST) ev_io_stop(w->own.loop, &c->rio); /* no new requests */
     }
 }
 
@@ -165,7 +167,7 @@ static void on_stop_grace(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop, (void)revents;
     worker_t *w = t->data;
     list_node_t *pos, *tmp;
-    list_for_each_safe(pos, tmp, &w->conns) conn_doom(container_of(pos, conn_t, link), "server stopping");
+    list_for_each_safe(pos, tmp, &w->own.conns) conn_doom(container_of(pos, conn_t, link), "server stopping");
 }
 
 static void end_connections(worker_t *w)
@@ -173,12 +175,12 @@ static void end_connections(worker_t *w)
     if (w->stopped == STOP_CLOSE) return;
     w->stopped = STOP_CLOSE;
     list_node_t *pos, *tmp;
-    list_for_each_safe(pos, tmp, &w->conns) conn_end(container_of(pos, conn_t, link));
-    ev_timer_stop(w->loop, &w->sweep_w);
-    ev_timer_stop(w->loop, &w->heartbeat_w);
+    list_for_each_safe(pos, tmp, &w->own.conns) conn_end(container_of(pos, conn_t, link));
+    ev_timer_stop(w->own.loop, &w->sweep_w);
+    ev_timer_stop(w->own.loop, &w->heartbeat_w);
     ev_timer_init(&w->stop_w, on_stop_grace, STOP_GRACE, 0);
     w->stop_w.data = w;
-    ev_timer_start(w->loop, &w->stop_w);
+    ev_timer_start(w->own.loop, &w->stop_w);
 }
 
 static void post(worker_t *w, const wmsg_t *m);
@@ -224,10 +226,11 @@ static void handle(worker_t *w, wmsg_t *m, bool deliver)
     }
     if (deliver) {
         conn_t *c = m->slot->c;
-        if (m->replay && conn_alive(c) && c->replay) replay_page_done(c, m->keep_hole, m->reset, m->after);
-        bool answer = !m->replay && c->state == CONN_REQUEST;
-        conn_slot_fill(m->slot, fill_frames(m), m->n,
-                       (m->keep_hole ? CONN_FILL_KEEP : 0) | (m->end ? CONN_FILL_END : 0));
+        bool page = m->flags & REPLAY_FILL_PAGE;
+        if (page && conn_alive(c) && c->replay)
+            replay_page_done(c, m->flags & CONN_FILL_KEEP, m->flags & REPLAY_FILL_RESET, m->arg);
+        bool answer = !page && c->state == CONN_REQUEST;
+        conn_slot_fill(m->slot, fill_frames(m), m->n, m->flags & (CONN_FILL_KEEP | CONN_FILL_END));
         /* A publisher's 201 leaves before the fan-out it caused, so its next event is
          * on its way while the subscribers' writes go out (and they batch up more). */
         if (answer) conn_flush(c);
@@ -263,8 +266,8 @@ static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
 /* Closes the connections marked for closing during this round. */
 static void close_doomed(worker_t *w)
 {
-    while (!list_empty(&w->doomed)) {
-        conn_t *c = container_of(w->doomed.next, conn_t, pending);
+    while (!list_empty(&w->own.doomed)) {
+        conn_t *c = container_of(w->own.doomed.next, conn_t, pending);
         conn_close(c, c->doomed); /* unlinks it from the list */
     }
 }
@@ -273,7 +276,7 @@ static void close_doomed(worker_t *w)
 static void free_closed(worker_t *w)
 {
     list_node_t *pos, *tmp;
-    list_for_each_safe(pos, tmp, &w->closing)
+    list_for_each_safe(pos, tmp, &w->own.closing)
     {
         conn_t *c = container_of(pos, conn_t, link);
         if (c->async == 0) conn_free(c);
@@ -292,12 +295,12 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
     list_node_t round;
     list_init(&round);
     /* Take the current list so connections re-queued for fairness wait for the next round. */
-    if (!list_empty(&w->pending)) {
-        round.next = w->pending.next;
-        round.prev = w->pending.prev;
+    if (!list_empty(&w->own.pending)) {
+        round.next = w->own.pending.next;
+        round.prev = w->own.pending.prev;
         round.next->prev = &round;
         round.prev->next = &round;
-        list_init(&w->pending);
+        list_init(&w->own.pending);
     }
     close_doomed(w);
     while (!list_empty(&round)) {
@@ -307,16 +310,16 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
     }
     close_doomed(w);
     free_closed(w);
-    if (w->stopped == STOP_CLOSE && list_empty(&w->conns)) { /* every connection has ended */
-        ev_timer_stop(w->loop, &w->stop_w);
-        ev_async_stop(w->loop, &w->wake);
-        ev_idle_stop(w->loop, &w->spin_w);
-        ev_break(w->loop, EVBREAK_ALL);
+    if (w->stopped == STOP_CLOSE && list_empty(&w->own.conns)) { /* every connection has ended */
+        ev_timer_stop(w->own.loop, &w->stop_w);
+        ev_async_stop(w->own.loop, &w->wake);
+        ev_idle_stop(w->own.loop, &w->spin_w);
+        ev_break(w->own.loop, EVBREAK_ALL);
         return;
     }
     /* Output left for fairness: an active idle watcher makes the loop poll without sleeping. */
-    if (!list_empty(&w->pending)) ev_idle_start(w->loop, &w->spin_w);
-    else ev_idle_stop(w->loop, &w->spin_w);
+    if (!list_empty(&w->own.pending)) ev_idle_start(w->own.loop, &w->spin_w);
+    else ev_idle_stop(w->own.loop, &w->spin_w);
 }
 
 static void on_spin(struct ev_loop *loop, ev_idle *i, int revents)
@@ -332,6 +335,7 @@ void worker_watch_expiry(worker_t *w, int64_t exp)
 typedef struct expiry_scan {
     int64_t now, next;
     frame_t *notice;
+    const log_t *log;
 } expiry_scan_t;
 
 /* Ends a stream whose token has expired with a token-expired event; tracks the next expiry. */
@@ -343,7 +347,7 @@ static void expire_one(sub_t *s, void *arg)
     if (s->exp <= x->now) {
         conn_send(c, x->notice);
         conn_end(c);
-        log_info(c->w->srv->log, "token-expired ip=%s", c->ip);
+        log_info(x->log, "token-expired ip=%s", c->ip);
     } else if (x->next == 0 || s->exp < x->next) {
         x->next = s->exp;
     }
@@ -356,7 +360,8 @@ static void expire_tokens(worker_t *w)
     if (w->next_expiry == 0 || now < w->next_expiry) return;
     /* Browsers drop events without data: the data line says why, so clients fetch a new token. */
     static const char text[] = "event: token-expired\ndata: {\"error\":\"token expired\"}\n\n";
-    expiry_scan_t x = {.now = now, .next = 0, .notice = frame_new(text, sizeof text - 1)};
+    expiry_scan_t x = {.now = now, .next = 0, .notice = frame_new(text, sizeof text - 1),
+                       .log = w->srv->log};
     hub_for_each(&w->hub, expire_one, &x);
     frame_unref(x.notice);
     w->next_expiry = x.next;
@@ -366,7 +371,7 @@ static void on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)revents;
     worker_t *w = t->data;
-    conn_sweep(w, ev_now(loop));
+    conn_sweep(&w->own, ev_now(loop));
     expire_tokens(w);
     if (!ev_is_active(&w->accept_w) && w->listen_fd >= 0) ev_io_start(loop, &w->accept_w);
 }
@@ -384,6 +389,53 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     hub_for_each(&w->hub, ping_one, w->ping);
 }
 
+/* The hooks that compose a connection with the layers above it: requests, replay, hub, caps. */
+static void conn_readable(conn_t *c)
+{
+    http1_read(c, &worker_of(c)->lim, router_dispatch);
+}
+
+static void conn_slot_reached(conn_t *c, conn_slot_t *s)
+{
+    if (c->replay) replay_next(c, s); /* the client has read what came before this slot */
+}
+
+static void conn_closed(conn_t *c, const char *why)
+{
+    worker_t *w = worker_of(c);
+    if (c->sub) {
+        hub_remove(&w->hub, c->sub);
+        char u[64];
+        log_info(w->srv->log, "disconnect ip=%s user=%s reason=%s", c->ip,
+                 log_clean(c->sub->user, u, sizeof u), why);
+    } else {
+        log_debug(w->srv->log, "close ip=%s reason=%s", c->ip, why);
+    }
+    caps_ip_leave(&w->srv->caps, c->ip);
+    caps_stream_close(&w->srv->caps, c->ticket);
+    c->ticket = NULL;
+    atomic_fetch_sub(&w->srv->nconns, 1);
+}
+
+static void conn_freed(conn_t *c)
+{
+    if (c->sub) sub_free(c->sub);
+    replay_free(c->replay);
+}
+
+static void post_fill(conn_owner_t *o, conn_slot_t *slot, frame_t **frames, uint32_t n, int flags,
+                      uint64_t arg);
+
+static const conn_owner_ops_t worker_conn_ops = {
+    .on_readable = conn_readable,
+    .on_output = http1_update_reading,
+    .on_head_timeout = http1_head_timeout,
+    .on_slot_reached = conn_slot_reached,
+    .on_close = conn_closed,
+    .on_free = conn_freed,
+    .post_fill = post_fill,
+};
+
 worker_t *worker_new(server_t *srv, int index, const char *host, int *port, char err[SSE_ERR_LEN])
 {
     int fd = open_listener(host, port, err);
@@ -392,8 +444,12 @@ worker_t *worker_new(server_t *srv, int index, const char *host, int *port, char
     w->srv = srv;
     w->index = index;
     w->listen_fd = fd;
-    w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
-    if (!w->loop) {
+    w->own.loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    w->own.cfg = srv->cfg;
+    w->own.log = srv->log;
+    w->own.ops = &worker_conn_ops;
+    w->own.max_queue_bytes = (size_t)srv->cfg->max_queue_bytes;
+    if (!w->own.loop) {
         snprintf(err, SSE_ERR_LEN, "cannot create an event loop for worker %d", index);
         close(fd);
         free(w);
@@ -401,15 +457,9 @@ worker_t *worker_new(server_t *srv, int index, const char *host, int *port, char
     }
     pthread_mutex_init(&w->inbox_mu, NULL);
     hub_init(&w->hub, deliver);
-    list_init(&w->conns);
-    list_init(&w->pending);
-    list_init(&w->doomed);
-    list_init(&w->closing);
+    conn_owner_init(&w->own);
     w->lim = (http_limits_t){.max_header_bytes = (size_t)srv->cfg->max_header_bytes,
                              .max_body_bytes = (size_t)srv->cfg->max_body_bytes};
-    list_init(&w->head_wait);
-    list_init(&w->idle_wait);
-    list_init(&w->linger);
     w->ping = sse_ping_frame();
     w->retry = sse_retry_frame(srv->cfg->retry_ms);
     ev_io_init(&w->accept_w, on_accept, fd, EV_READ);
@@ -419,18 +469,18 @@ worker_t *worker_new(server_t *srv, int index, const char *host, int *port, char
     ev_timer_init(&w->sweep_w, on_sweep, 1.0, 1.0);
     ev_timer_init(&w->heartbeat_w, on_heartbeat, srv->cfg->heartbeat, srv->cfg->heartbeat);
     w->accept_w.data = w->wake.data = w->flush_w.data = w->sweep_w.data = w->heartbeat_w.data = w;
-    ev_io_start(w->loop, &w->accept_w);
-    ev_async_start(w->loop, &w->wake);
-    ev_prepare_start(w->loop, &w->flush_w);
-    ev_timer_start(w->loop, &w->sweep_w);
-    ev_timer_start(w->loop, &w->heartbeat_w);
+    ev_io_start(w->own.loop, &w->accept_w);
+    ev_async_start(w->own.loop, &w->wake);
+    ev_prepare_start(w->own.loop, &w->flush_w);
+    ev_timer_start(w->own.loop, &w->sweep_w);
+    ev_timer_start(w->own.loop, &w->heartbeat_w);
     return w;
 }
 
 static void *run(void *arg)
 {
     worker_t *w = arg;
-    ev_run(w->loop, 0);
+    ev_run(w->own.loop, 0);
     return NULL;
 }
 
@@ -441,7 +491,7 @@ int worker_start(worker_t *w)
 
 void worker_wake(worker_t *w)
 {
-    ev_async_send(w->loop, &w->wake);
+    ev_async_send(w->own.loop, &w->wake);
 }
 
 static void post(worker_t *w, const wmsg_t *m)
@@ -453,7 +503,7 @@ static void post(worker_t *w, const wmsg_t *m)
     }
     w->inbox[w->inbox_len++] = *m;
     pthread_mutex_unlock(&w->inbox_mu);
-    ev_async_send(w->loop, &w->wake); /* no syscall when a wake is already pending */
+    ev_async_send(w->own.loop, &w->wake); /* no syscall when a wake is already pending */
 }
 
 void worker_post(worker_t *w, frame_t *f)
@@ -461,13 +511,12 @@ void worker_post(worker_t *w, frame_t *f)
     post(w, &(wmsg_t){.kind = WMSG_FRAME, .frame = f});
 }
 
-void worker_post_fill(conn_slot_t *slot, frame_t **frames, uint32_t n, int flags,
-                      uint64_t after)
+/* The connections' post_fill: the answers for a slot go through the inbox, in posting order. */
+static void post_fill(conn_owner_t *o, conn_slot_t *slot, frame_t **frames, uint32_t n, int flags,
+                      uint64_t arg)
 {
-    worker_t *w = slot->c->w;
-    wmsg_t m = {.kind = WMSG_FILL, .slot = slot, .n = n, .keep_hole = flags & FILL_KEEP_HOLE,
-                .end = flags & FILL_END, .replay = flags & FILL_REPLAY,
-                .reset = flags & FILL_RESET, .after = after};
+    worker_t *w = container_of(o, worker_t, own);
+    wmsg_t m = {.kind = WMSG_FILL, .slot = slot, .n = n, .flags = flags, .arg = arg};
     if (n == 1) {
         m.frame = frames[0];
     } else if (n > 1) {
@@ -485,12 +534,12 @@ void worker_join(worker_t *w)
 void worker_free(worker_t *w)
 {
     drain_inbox(w, false);
-    while (!list_empty(&w->closing)) conn_free(container_of(w->closing.next, conn_t, link));
+    while (!list_empty(&w->own.closing)) conn_free(container_of(w->own.closing.next, conn_t, link));
     hub_free(&w->hub);
     frame_unref(w->ping);
     frame_unref(w->retry);
     if (w->listen_fd >= 0) close(w->listen_fd);
     pthread_mutex_destroy(&w->inbox_mu);
-    ev_loop_destroy(w->loop);
+    ev_loop_destroy(w->own.loop);
     free(w);
 }

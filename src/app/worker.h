@@ -6,33 +6,34 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "common.h"
+#include "conn.h"
 #include "frame.h"
 #include "http.h"
 #include "hub.h"
 #include "list.h"
 #include "server.h"
 
-struct conn;
-
 /** A message for a worker from another thread: an event to fan out, or answers for a connection. */
 typedef struct wmsg {
     enum { WMSG_FRAME, WMSG_FILL, WMSG_KICK } kind;
-    bool keep_hole; /* FILL: a new hole follows (more history pages) */
-    bool end;       /* FILL: close the connection after these frames */
-    bool replay;    /* FILL: a page of history for a stream */
-    bool reset;     /* FILL of a history page: it is the reset event */
+    int flags;      /* FILL: CONN_FILL_* and REPLAY_FILL_* bits (conn_slot_post) */
     uint32_t n;     /* FILL: number of frames */
-    struct conn_slot *slot; /* FILL: the place the answers go */
+    conn_slot_t *slot; /* FILL: the place the answers go */
     frame_t *frame;   /* FRAME: the event; FILL with n == 1: the answer */
     frame_t **frames; /* FILL with n > 1: the answers (array freed by the worker) */
-    uint64_t after;   /* FILL of a history page: the last id it covered */
+    uint64_t arg;     /* FILL of a history page: the last id it covered */
     struct stream_ticket *ticket; /* KICK: the stream to close (the message holds a ref) */
 } wmsg_t;
 
+/**
+ * The worker owns its connections: own (their loop, lists and hooks, filled in
+ * worker_new) is what a connection points to, so worker_of() finds the worker.
+ */
 typedef struct worker {
+    conn_owner_t own;
     server_t *srv;
     int index;
-    struct ev_loop *loop;
     pthread_t thread;
     int listen_fd;
     ev_io accept_w;
@@ -45,13 +46,6 @@ typedef struct worker {
     wmsg_t *inbox; /* messages from other threads, in the order posted */
     size_t inbox_len, inbox_cap;
     hub_t hub;
-    list_node_t conns;     /* every open connection */
-    list_node_t pending;   /* connections with output to write */
-    list_node_t doomed;    /* connections to close before the loop sleeps */
-    list_node_t closing;   /* closed connections, freed before the loop sleeps */
-    list_node_t head_wait; /* reading a request, oldest first */
-    list_node_t idle_wait; /* idle keep-alive, oldest first */
-    list_node_t linger;    /* answered and half-closed, draining input */
     uint64_t last_seen_id; /* the newest event this worker has fanned out */
     int64_t next_expiry;   /* earliest token expiry among its streams (0 = none) */
     bool store_held;       /* publishes were queued on the store this round: wake its writer */
@@ -61,6 +55,12 @@ typedef struct worker {
     ev_timer stop_w;       /* the last grace period of a stop */
     int stopped;           /* 0, or the step of a stop it has taken (STOP_*) */
 } worker_t;
+
+/** The worker that owns c. */
+static inline worker_t *worker_of(const conn_t *c)
+{
+    return container_of(c->own, worker_t, own);
+}
 
 /**
  * Creates worker index with its own listening socket on host:port (SO_REUSEPORT,
@@ -94,16 +94,5 @@ void worker_free(worker_t *w);
 
 /** Hands a referenced event frame to the worker (from any thread); the worker drops the ref. */
 void worker_post(worker_t *w, frame_t *f);
-
-enum { FILL_KEEP_HOLE = 1, FILL_END = 2, FILL_REPLAY = 4, FILL_RESET = 8 };
-
-/**
- * Hands answers for a connection's slot to its worker (from any thread): the
- * worker puts them in the slot's place (conn_slot_fill). frames holds n referenced
- * frames and is copied (the caller keeps the array). flags: FILL_* bits; after: for
- * FILL_REPLAY, the last id the page covered.
- */
-void worker_post_fill(struct conn_slot *slot, frame_t **frames, uint32_t n, int flags,
-                      uint64_t after);
 
 #endif

@@ -1,13 +1,11 @@
-/* Later answers: a slot reserved on the connection, filled through its worker's inbox. */
+/* Later answers: a slot reserved on the connection, filled on its loop through the owner's post. */
 #include "answer.h"
 
 #include <string.h>
 
-#include "worker.h"
-
 void answer_open(answer_t *a, conn_t *c, const http_request_t *req, size_t reserve)
 {
-    reply_meta_init(&a->meta, c->w->srv->cfg, req);
+    reply_meta_init(&a->meta, c->own->cfg, req);
     a->slot = conn_slot_open(c, reserve);
 }
 
@@ -18,7 +16,7 @@ const atomic_int *answer_cancelled(const answer_t *a)
 
 void answer_send(answer_t *a, frame_t *f)
 {
-    worker_post_fill(a->slot, &f, 1, a->meta.keep_alive ? 0 : FILL_END, 0);
+    conn_slot_post(a->slot, &f, 1, a->meta.keep_alive ? 0 : CONN_FILL_END, 0);
 }
 
 void answer_json(answer_t *a, int status, json_t *value)

@@ -19,7 +19,7 @@ typedef struct answer {
 } answer_t;
 
 /**
- * Reserves the place of req's answer on c (on c's worker), counting reserve
+ * Reserves the place of req's answer on c (on c's loop), counting reserve
  * bytes toward the bound of answers waiting on c until the answer arrives.
  */
 void answer_open(answer_t *a, conn_t *c, const http_request_t *req, size_t reserve);
@@ -37,7 +37,7 @@ void answer_send(answer_t *a, frame_t *f);
 void answer_json(answer_t *a, int status, json_t *value);
 
 /**
- * On c's worker, when the work could not even start: answers status with
+ * On c's loop, when the work could not even start: answers status with
  * {"error": msg} and the extra header lines (or NULL) at once.
  */
 void answer_fail(answer_t *a, int status, const char *msg, const char *extra);

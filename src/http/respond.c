@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "cors.h"
-#include "worker.h"
 
 void reply_meta_init(reply_meta_t *m, const config_t *cfg, const http_request_t *req)
 {
@@ -61,14 +60,14 @@ void respond(conn_t *c, const http_request_t *req, int status, const char *conte
              const char *body, size_t body_len, const char *extra)
 {
     reply_meta_t m;
-    reply_meta_init(&m, c->w->srv->cfg, req);
+    reply_meta_init(&m, c->own->cfg, req);
     send_reply(c, &m, status, response_frame(&m, status, content_type, body, body_len, extra));
 }
 
 void respond_json(conn_t *c, const http_request_t *req, int status, json_t *value)
 {
     reply_meta_t m;
-    reply_meta_init(&m, c->w->srv->cfg, req);
+    reply_meta_init(&m, c->own->cfg, req);
     send_reply(c, &m, status, response_json_frame(&m, status, value));
 }
 

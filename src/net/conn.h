@@ -1,4 +1,4 @@
-/* One client connection: reading requests, a queue of frames to write, deferred close. */
+/* One client connection: the transport, a queue of frames to write, slots, deferred close. */
 #ifndef SSE_CONN_H
 #define SSE_CONN_H
 
@@ -9,12 +9,10 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "config.h"
 #include "frame.h"
-#include "http.h"
 #include "list.h"
-#include "sub.h"
-
-struct worker;
+#include "log.h"
 
 enum conn_state {
     CONN_REQUEST, /* reading and answering requests (keep-alive) */
@@ -23,11 +21,18 @@ enum conn_state {
     CONN_CLOSED,  /* fd closed; freed before the loop sleeps */
 };
 
-/** Which of the worker's timeout lists a connection waits in. */
+/** Which of the owner's timeout lists a connection waits in. */
 enum conn_wait { WAIT_NONE, WAIT_HEAD, WAIT_IDLE, WAIT_LINGER };
 
-struct replay;
 struct conn;
+struct conn_owner;
+struct conn_slot;
+
+/* What the layers above hang on a connection; opaque here, freed by the owner's on_free. */
+struct http_reader;
+struct sub;
+struct replay;
+struct stream_ticket;
 
 /**
  * How bytes move on a connection: plain TCP (conn_plain_ops) or TLS (conn_tls_ops).
@@ -46,9 +51,67 @@ typedef struct transport_ops {
 extern const transport_ops_t conn_plain_ops;
 
 /**
+ * What the owner of a loop's connections (the worker) does for them: the layers
+ * above the transport, composed by the owner, so this one knows no request, route,
+ * stream or hub. Every hook but post_fill runs on the connection's loop, and none
+ * may free the connection.
+ */
+typedef struct conn_owner_ops {
+    /** A request connection has bytes to read, or buffered requests to parse: answer them. */
+    void (*on_readable)(struct conn *c);
+    /**
+     * The output of a live request connection changed (written, a slot opened or
+     * filled): the reader pauses or resumes reading (the bound on waiting answers).
+     */
+    void (*on_output)(struct conn *c);
+    /**
+     * A live request connection's WAIT_HEAD deadline passed. Returns true when the
+     * reader answered it (a request had begun: 408); false dooms it.
+     */
+    bool (*on_head_timeout)(struct conn *c);
+    /** The writer stopped at slot s: everything queued before it is written. */
+    void (*on_slot_reached)(struct conn *c, struct conn_slot *s);
+    /** c has just closed (fd gone, on the closing list); why says how it ended. */
+    void (*on_close)(struct conn *c, const char *why);
+    /** c is about to be freed: the owner frees what it hung on it (sub, replay). */
+    void (*on_free)(struct conn *c);
+    /**
+     * From any thread: hands the n frames (references taken; the array is the
+     * caller's) for slot s to s's loop, which puts them in the slot's place
+     * (conn_slot_fill with the CONN_FILL_KEEP and CONN_FILL_END bits of flags). Bits
+     * from CONN_FILL_OWNER up, and arg, mean what the poster and the owner agree.
+     */
+    void (*post_fill)(struct conn_owner *o, struct conn_slot *s, frame_t **frames, uint32_t n,
+                      int flags, uint64_t arg);
+} conn_owner_ops_t;
+
+/**
+ * One loop's connections, as they see their owner: the loop, the settings, the
+ * lists they link into and the owner's hooks. The owner embeds it and fills it
+ * before its first connection; read-only afterwards but for the lists.
+ */
+typedef struct conn_owner {
+    struct ev_loop *loop;
+    const config_t *cfg;
+    const log_t *log;
+    const conn_owner_ops_t *ops;
+    size_t max_queue_bytes; /* cfg->max_queue_bytes: a stream's queue cap, read per send */
+    list_node_t conns;      /* every open connection */
+    list_node_t pending;    /* connections with output to write */
+    list_node_t doomed;     /* connections to close before the loop sleeps */
+    list_node_t closing;    /* closed connections, freed before the loop sleeps */
+    list_node_t head_wait;  /* reading a request, oldest first */
+    list_node_t idle_wait;  /* idle keep-alive, oldest first */
+    list_node_t linger;     /* answered and half-closed, draining input */
+} conn_owner_t;
+
+/** Starts the owner's lists; the caller sets every other field. */
+void conn_owner_init(conn_owner_t *o);
+
+/**
  * The place of an answer that another thread prepares (a store commit or read, a
  * password check): reserved in the output queue when the request is handled, so
- * answers leave in request order, and filled later on the connection's worker.
+ * answers leave in request order, and filled later on the connection's loop.
  * reserve counts toward the connection's output bound until the slot is filled.
  * cancelled becomes non-zero when the connection closes, so the other thread may
  * skip work nobody will read; the slot itself stays valid until it is filled.
@@ -67,28 +130,29 @@ typedef struct conn_slot {
  *
  * Lifecycle: nothing closes or frees a connection under its caller. A function
  * that finds a connection must end (slow subscriber, write error) marks it doomed
- * and returns false; its worker closes doomed connections before it sleeps, and
+ * and returns false; its owner closes doomed connections before it sleeps, and
  * frees closed ones once no other thread owes them an answer.
  */
 typedef struct conn {
-    struct worker *w;
+    conn_owner_t *own;
     int fd;
     uint8_t state;
     uint8_t wait; /* enum conn_wait */
     bool close_after_write;
     bool write_blocked;  /* a partial write happened: wait for the write watcher */
     bool tls_want_write; /* a TLS read needs the socket writable first (handshake) */
-    bool read_paused;    /* answers waiting are over their bound: requests are not read */
-    bool parked;         /* the parsed request waits for the output before it to be written */
-    const char *doomed;  /* why it must close; closed by the worker before it sleeps */
+    bool read_paused;    /* the reader stopped reading: too many answers wait */
+    bool parked;         /* the reader waits for the output to be written before it reads on */
+    const char *doomed;  /* why it must close; closed by the owner before it sleeps */
     ev_io rio, wio;
-    list_node_t link;    /* worker->conns, then worker->closing */
-    list_node_t pending; /* worker->pending while output waits; worker->doomed once doomed */
-    list_node_t timer;   /* one of the worker's timeout lists */
+    list_node_t link;    /* owner->conns, then owner->closing */
+    list_node_t pending; /* owner->pending while output waits; owner->doomed once doomed */
+    list_node_t timer;   /* one of the owner's timeout lists */
     ev_tstamp deadline;
+    /* The request reader's (http1.c), both from malloc: freed here once requests end. */
     char *rbuf; /* request bytes; freed once the connection becomes a stream */
     uint32_t rlen, rcap;
-    http_reader_t *hr; /* the parse of the request in rbuf; allocated with rbuf */
+    struct http_reader *hr; /* the parse of the request in rbuf; allocated with rbuf */
     frame_t **q;
     uint32_t qhead, qlen, qcap, qoff;
     size_t qbytes;   /* bytes queued and not yet written */
@@ -97,19 +161,14 @@ typedef struct conn {
     uint16_t async;  /* slots another thread still has to fill */
     const transport_ops_t *tx;
     void *tls;      /* SSL *, when tx is TLS */
-    sub_t *sub;     /* set for streams */
+    struct sub *sub;       /* set for streams */
     struct replay *replay; /* set while a stream catches up from the history */
     struct stream_ticket *ticket; /* the stream's place under SSE_MAX_STREAMS_PER_USER */
     char ip[46];
 } conn_t;
 
-/** Answers waiting on a request connection, in bytes, past which its requests are not read. */
-#define CONN_ANSWER_BYTES (256 * 1024)
-/** Answers in preparation on one connection at most; past it its requests are not read. */
-#define CONN_MAX_SLOTS 16
-
 /** Takes ownership of an accepted non-blocking fd; tls is a new SSL * for it, or NULL. */
-conn_t *conn_new(struct worker *w, int fd, const char *ip, void *tls);
+conn_t *conn_new(conn_owner_t *o, int fd, const char *ip, void *tls);
 
 /**
  * Queues a reference to f (the caller keeps its own) and schedules a write.
@@ -129,10 +188,11 @@ conn_slot_t *conn_slot_open(conn_t *c, size_t reserve);
 /** Reopens a slot kept by CONN_FILL_KEEP (a replay's next page), reserving reserve bytes. */
 void conn_slot_rearm(conn_slot_t *s, size_t reserve);
 
-enum { CONN_FILL_KEEP = 1, CONN_FILL_END = 2 };
+/** CONN_FILL_OWNER and the bits above it are the poster's and the owner's (post_fill). */
+enum { CONN_FILL_KEEP = 1, CONN_FILL_END = 2, CONN_FILL_OWNER = 16 };
 
 /**
- * On the connection's worker: puts n frames (taking their references) in the
+ * On the connection's loop: puts n frames (taking their references) in the
  * slot's place and releases its reservation. With CONN_FILL_KEEP the slot stays
  * after them (more to come, see conn_slot_rearm), else it is freed. With
  * CONN_FILL_END the connection closes after this output. On a connection that
@@ -141,38 +201,55 @@ enum { CONN_FILL_KEEP = 1, CONN_FILL_END = 2 };
 void conn_slot_fill(conn_slot_t *s, frame_t **frames, size_t n, int flags);
 
 /**
+ * From any thread: hands the answers for s to the connection's loop (the owner's
+ * post_fill), which fills the slot there. frames holds n referenced frames, taken;
+ * the array stays the caller's. flags: CONN_FILL_* bits, and the owner's own from
+ * CONN_FILL_OWNER up, which arg goes with.
+ */
+void conn_slot_post(conn_slot_t *s, frame_t **frames, uint32_t n, int flags, uint64_t arg);
+
+/**
  * Called by a handler that must not run before every earlier answer has been
- * written (an event stream starts on an empty queue): the request is handed to
- * the router again once the output is written, and nothing more is read meanwhile.
+ * written (an event stream starts on an empty queue): nothing more is read, and
+ * the owner's on_readable runs again once the output is written.
  */
 void conn_park(conn_t *c);
 
 /** Writes what is queued now; returns false when the connection is doomed or closed. */
 bool conn_flush(conn_t *c);
 
-/** Marks c to be closed by its worker before it sleeps; idempotent. Stops its I/O now. */
+/** Marks c to be closed by its owner before it sleeps; idempotent. Stops its I/O now. */
 void conn_doom(conn_t *c, const char *why);
 
 /** True while c may still take output (not doomed, closed or ending). */
 bool conn_alive(const conn_t *c);
 
-/** Closes now (fd, hub membership). Only the worker calls this, outside callbacks of c. */
+/** Closes now: the fd, then the owner's on_close. Only the owner calls it, outside c's callbacks. */
 void conn_close(conn_t *c, const char *why);
 
 /** Finishes the connection after the queued output: half-close, drain input, close. */
 void conn_end(conn_t *c);
 
-/** Frees a closed connection no thread owes an answer. Only the worker calls this. */
+/** Frees a closed connection no thread owes an answer. Only the owner calls this. */
 void conn_free(conn_t *c);
 
 /**
- * Turns a connection into an event stream for sub (called by the events handler).
- * Returns false when the connection is already ending (sub is then not in the hub
- * and is freed with the connection).
+ * Turns a request connection into an event stream whose output starts with first
+ * (queued after what is already there). Returns false when the connection is
+ * already ending, or first could not be queued.
  */
-bool conn_begin_stream(conn_t *c, sub_t *sub);
+bool conn_begin_stream(conn_t *c, frame_t *first);
 
-/** Called once a second by the worker: handles connections whose deadline passed. */
-void conn_sweep(struct worker *w, ev_tstamp now);
+/** Moves c to the tail of the owner's timeout list for kind, due in secs (WAIT_NONE: none). */
+void conn_set_timer(conn_t *c, enum conn_wait kind, double secs);
+
+/** Starts or stops watching c for input (never on a connection that is doomed or closed). */
+void conn_watch_input(conn_t *c, bool on);
+
+/** Makes the loop run c's input handler once more, even with no new bytes. */
+void conn_feed_input(conn_t *c);
+
+/** Called once a second by the owner: handles connections whose deadline passed. */
+void conn_sweep(conn_owner_t *o, ev_tstamp now);
 
 #endif

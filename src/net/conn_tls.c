@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "worker.h"
 
 #define TLS_RECORD 16384 /* one TLS record: the most a single SSL_write frames at once */
 
@@ -26,7 +25,7 @@ static ssize_t tls_result(conn_t *c, int r, int is_read)
     case SSL_ERROR_WANT_WRITE:
         if (is_read && !c->tls_want_write) { /* the handshake must send before it reads on */
             c->tls_want_write = true;
-            ev_io_start(c->w->loop, &c->wio);
+            ev_io_start(c->own->loop, &c->wio);
         }
         errno = EAGAIN;
         return -1;

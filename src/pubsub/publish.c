@@ -55,7 +55,7 @@ static void on_commit(void *arg, const store_event_t *ev, int err)
 void publish_submit(conn_t *c, const http_request_t *req, const char *type, const char *user,
                     const char *content, size_t content_len, const char *account)
 {
-    server_t *srv = c->w->srv;
+    server_t *srv = worker_of(c)->srv;
     if (!srv->store) { /* no history: ids from memory, answered at once */
         uint64_t id = bus_publish(srv, type, user, content, content_len);
         log_publish(srv, id, account, type, user, content_len);
@@ -68,7 +68,7 @@ void publish_submit(conn_t *c, const http_request_t *req, const char *type, cons
     snprintf(rq->account, sizeof rq->account, "%s", account);
     store_event_t ev = {.type = type, .user = user, .content = content, .content_len = content_len};
     /* Held until the worker is about to sleep: publishes of one wake-up share a commit. */
-    c->w->store_held = true;
+    worker_of(c)->store_held = true;
     if (srv->store->ops->append_held(srv->store, &ev, on_commit, rq)) {
         answer_fail(&rq->ans, 503, "the server is stopping", "Retry-After: 1\r\n");
         free(rq);

@@ -73,7 +73,7 @@ static void on_rows(void *arg, const store_page_t *pg, int err)
     page_req_t *rq = arg;
     if (err) { /* gone (cancelled), or the client reconnects and tries again */
         if (err != SSE_ECANCELED) log_error(rq->srv->log, "replay failed ip=%s", rq->ip);
-        worker_post_fill(rq->slot, NULL, 0, FILL_END | FILL_REPLAY, rq->upto);
+        conn_slot_post(rq->slot, NULL, 0, CONN_FILL_END | REPLAY_FILL_PAGE, rq->upto);
         free(rq);
         return;
     }
@@ -81,7 +81,7 @@ static void on_rows(void *arg, const store_page_t *pg, int err)
     uint64_t oldest = b->oldest ? b->oldest : b->latest + 1; /* empty: history starts after latest */
     if (rq->first && rq->after != 0 && (rq->after + 1 < oldest || rq->after > b->latest)) {
         frame_t *f = reset_frame(b);
-        worker_post_fill(rq->slot, &f, 1, FILL_REPLAY | FILL_RESET, b->latest);
+        conn_slot_post(rq->slot, &f, 1, REPLAY_FILL_PAGE | REPLAY_FILL_RESET, b->latest);
         free(rq);
         return;
     }
@@ -99,7 +99,8 @@ static void on_rows(void *arg, const store_page_t *pg, int err)
     }
     bool more = k > 0 && (k < pg->n || pg->more);
     uint64_t last = more ? pg->rows[k - 1].id : rq->upto;
-    worker_post_fill(rq->slot, frames, (uint32_t)k, FILL_REPLAY | (more ? FILL_KEEP_HOLE : 0), last);
+    conn_slot_post(rq->slot, frames, (uint32_t)k, REPLAY_FILL_PAGE | (more ? CONN_FILL_KEEP : 0),
+                   last);
     free(frames);
     free(rq);
 }
@@ -108,7 +109,7 @@ static void on_rows(void *arg, const store_page_t *pg, int err)
 static void read_page(conn_t *c, bool first)
 {
     replay_t *r = c->replay;
-    const server_t *srv = c->w->srv;
+    const server_t *srv = worker_of(c)->srv;
     store_t *st = srv->store;
     sub_t *s = c->sub;
     size_t cap = (size_t)srv->cfg->max_queue_bytes, held = c->qbytes + c->reserved;
@@ -139,7 +140,7 @@ void replay_begin(conn_t *c, uint64_t last_id)
 {
     replay_t *r = xcalloc(1, sizeof *r);
     r->after = last_id;
-    r->upto = c->w->last_seen_id;
+    r->upto = worker_of(c)->last_seen_id;
     /* Ids at or below the resume point may still come live on this worker, when the
      * client saw them on another that was ahead of this one: they must not come twice. */
     c->sub->floor = last_id;

@@ -6,8 +6,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct conn;
+#include "conn.h"
+
 typedef struct replay replay_t;
+
+/**
+ * The fill flags (conn_slot_post) of a page of history, which the connection's
+ * owner hands to replay_page_done() before it fills the slot: the page, and
+ * whether it is the reset event. The post's arg is the last id the page covered.
+ */
+enum { REPLAY_FILL_PAGE = CONN_FILL_OWNER, REPLAY_FILL_RESET = CONN_FILL_OWNER << 1 };
 
 /** Most events in one page of history; the next is read when the client has taken this one. */
 #define REPLAY_PAGE 1000
@@ -25,8 +33,6 @@ typedef struct replay replay_t;
  * srv->store.
  */
 void replay_begin(struct conn *c, uint64_t last_id);
-
-struct conn_slot;
 
 /** Called by the writer when it reaches the slot at: reads the next page if one is due there. */
 void replay_next(struct conn *c, const struct conn_slot *at);
