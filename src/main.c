@@ -138,7 +138,7 @@ int main(int argc, char **argv)
     srv.max_conns = fd_limit - 64;
     if (cfg.max_connections > 0 && cfg.max_connections < srv.max_conns)
         srv.max_conns = cfg.max_connections;
-    pthread_mutex_init(&srv.bus.mu, NULL);
+    bus_init(&srv.bus, server_post_all, &srv);
     pthread_mutex_init(&srv.tls_mu, NULL);
     srv.login_limit = ratelimit_new(cfg.login_max_failures, cfg.login_max_block, RATELIMIT_MAX_KEYS);
     if (users_any_hashed(&cfg)) { /* argon2id checks run on their own threads, never on a loop */
@@ -202,7 +202,7 @@ int main(int argc, char **argv)
             return 1;
         }
         /* Every id up to here is history: a resuming stream replays up to it, then goes live. */
-        srv.workers[i]->last_seen_id = bounds.latest;
+        srv.workers[i]->sh.last_seen_id = bounds.latest;
         srv.nworkers = i + 1;
     }
     for (int i = 0; i < nworkers; i++) {
@@ -243,13 +243,13 @@ int main(int argc, char **argv)
     for (int i = 0; i < nworkers; i++) worker_join(srv.workers[i]);
     uint64_t last_id = srv.bus.last_id;
     for (int i = 0; had_store && i < nworkers; i++)
-        if (srv.workers[i]->last_seen_id > last_id) last_id = srv.workers[i]->last_seen_id;
+        if (srv.workers[i]->sh.last_seen_id > last_id) last_id = srv.workers[i]->sh.last_seen_id;
     if (srv.store) srv.store->ops->close(srv.store);
     jobs_free(srv.login_jobs);
     for (int i = 0; i < nworkers; i++) worker_free(srv.workers[i]);
     free(srv.workers);
     log_info(&lg, "stop ssehub last_id=%llu", (unsigned long long)last_id);
-    pthread_mutex_destroy(&srv.bus.mu);
+    bus_free(&srv.bus);
     if (srv.tls_ctx) SSL_CTX_free(srv.tls_ctx);
     pthread_mutex_destroy(&srv.tls_mu);
     ratelimit_free(srv.login_limit);

@@ -51,7 +51,7 @@ void api_broadcast(conn_t *c, const http_request_t *req)
         respond_error(c, req, 400, "\"type\" and \"user\" must be strings of at most 256 bytes without CR, LF or NUL");
         return;
     }
-    publish_submit(c, req, type, user, json_string_value(content), json_string_length(content),
+    publish_submit(&worker_of(c)->sh, c, req, type, user, json_string_value(content), json_string_length(content),
                    id.username);
     json_decref(body);
 }

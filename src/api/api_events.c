@@ -139,13 +139,10 @@ void api_events(conn_t *c, const http_request_t *req)
     identity_free(&id);
     uint64_t last_id;
     bool resume = srv->store && last_event_id(req, &last_id);
-    worker_t *w = worker_of(c);
-    c->sub = sub; /* freed with the connection in any case */
-    if (!conn_begin_stream(c, w->retry)) return;
-    hub_add(&w->hub, sub);
+    if (!shard_begin_stream(&worker_of(c)->sh, c, sub)) return;
     worker_watch_expiry(worker_of(c), sub->exp);
     stream_ticket_t *evict;
     c->ticket = caps_stream_open(&worker_of(c)->srv->caps, sub->user, c, worker_of(c), &evict);
     if (evict) worker_kick(evict->owner, evict); /* the user's oldest stream gives way */
-    if (resume) replay_begin(c, last_id);
+    if (resume) replay_begin(&worker_of(c)->sh, c, last_id);
 }

@@ -8,8 +8,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bus.h"
 #include "config.h"
 #include "caps.h"
+#include "frame.h"
 #include "log.h"
 
 struct worker;
@@ -23,15 +25,6 @@ typedef struct asset {
 } asset_t;
 
 /**
- * Publishing: ids are given and frames posted to every worker under one lock, so
- * every worker sees events in id order.
- */
-typedef struct bus {
-    pthread_mutex_t mu;
-    uint64_t last_id;
-} bus_t;
-
-/**
  * Everything threads share. Created by main(), read-only once workers run except
  * for the atomics and the bus, which has its own lock.
  */
@@ -40,7 +33,7 @@ typedef struct server {
     const log_t *log;
     struct worker **workers;
     int nworkers;
-    bus_t bus;
+    bus_t bus;              /* started with server_post_all: it reaches every worker */
     int max_conns;
     atomic_int nconns;
     atomic_int stopping;
@@ -65,20 +58,10 @@ enum { STOP_DRAIN = 1, STOP_CLOSE = 2 };
 /** Asks main() to stop the server gracefully; callable from any thread. */
 void server_request_stop(server_t *srv);
 
-struct frame;
-
 /**
- * Posts a reference to an encoded event to every worker, which fans it out to its
- * own subscribers. Callers post in id order (under the bus lock, or from the
- * store's writer thread), so every worker sees events in that order.
+ * The bus's post (bus_post_fn, arg the server_t): hands a reference to the event
+ * frame f to every worker, which fans it out to its own subscribers.
  */
-void bus_fanout(server_t *srv, struct frame *f);
-
-/**
- * Publishes one event: gives it the next id, encodes it once and posts the frame
- * to every worker. type and user may be NULL or empty. Returns the id.
- */
-uint64_t bus_publish(server_t *srv, const char *type, const char *user, const char *content,
-                     size_t content_len);
+void server_post_all(void *srv, frame_t *f);
 
 #endif

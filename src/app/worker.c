@@ -1,4 +1,4 @@
-/* Worker threads: each runs a libev loop that owns its connections, its hub shard and its timers. */
+/* Worker threads: each runs a libev loop that owns its connections, its shard and its timers. */
 #include "worker.h"
 
 #include <arpa/inet.h>
@@ -23,11 +23,6 @@
 
 #define ACCEPTS_PER_WAKE 64
 #define LISTEN_BACKLOG 4096
-
-static void deliver(void *owner, frame_t *f)
-{
-    conn_send(owner, f);
-}
 
 static int open_listener(const char *host, int *port, char err[SSE_ERR_LEN])
 {
@@ -218,8 +213,7 @@ static void handle(worker_t *w, wmsg_t *m, bool deliver)
     }
     if (m->kind == WMSG_FRAME) {
         if (deliver) {
-            w->last_seen_id = m->frame->id;
-            hub_publish(&w->hub, m->frame);
+            shard_publish(&w->sh, m->frame);
         }
         frame_unref(m->frame);
         return;
@@ -288,9 +282,9 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
 {
     (void)loop, (void)revents;
     worker_t *w = p->data;
-    if (w->store_held) { /* one writer wake-up for every publish of this round */
-        w->store_held = false;
-        w->srv->store->ops->wake(w->srv->store);
+    if (w->sh.store_held) { /* one writer wake-up for every publish of this round */
+        w->sh.store_held = false;
+        w->sh.store->ops->wake(w->sh.store);
     }
     list_node_t round;
     list_init(&round);
@@ -362,7 +356,7 @@ static void expire_tokens(worker_t *w)
     static const char text[] = "event: token-expired\ndata: {\"error\":\"token expired\"}\n\n";
     expiry_scan_t x = {.now = now, .next = 0, .notice = frame_new(text, sizeof text - 1),
                        .log = w->srv->log};
-    hub_for_each(&w->hub, expire_one, &x);
+    hub_for_each(&w->sh.hub, expire_one, &x);
     frame_unref(x.notice);
     w->next_expiry = x.next;
 }
@@ -386,7 +380,7 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)loop, (void)revents;
     worker_t *w = t->data;
-    hub_for_each(&w->hub, ping_one, w->ping);
+    hub_for_each(&w->sh.hub, ping_one, w->ping);
 }
 
 /* The hooks that compose a connection with the layers above it: requests, replay, hub, caps. */
@@ -404,7 +398,7 @@ static void conn_closed(conn_t *c, const char *why)
 {
     worker_t *w = worker_of(c);
     if (c->sub) {
-        hub_remove(&w->hub, c->sub);
+        hub_remove(&w->sh.hub, c->sub);
         char u[64];
         log_info(w->srv->log, "disconnect ip=%s user=%s reason=%s", c->ip,
                  log_clean(c->sub->user, u, sizeof u), why);
@@ -456,12 +450,11 @@ worker_t *worker_new(server_t *srv, int index, const char *host, int *port, char
         return NULL;
     }
     pthread_mutex_init(&w->inbox_mu, NULL);
-    hub_init(&w->hub, deliver);
+    shard_init(&w->sh, srv->store, &srv->bus, srv->cfg->retry_ms);
     conn_owner_init(&w->own);
     w->lim = (http_limits_t){.max_header_bytes = (size_t)srv->cfg->max_header_bytes,
                              .max_body_bytes = (size_t)srv->cfg->max_body_bytes};
     w->ping = sse_ping_frame();
-    w->retry = sse_retry_frame(srv->cfg->retry_ms);
     ev_io_init(&w->accept_w, on_accept, fd, EV_READ);
     ev_async_init(&w->wake, on_wake);
     ev_prepare_init(&w->flush_w, on_prepare);
@@ -535,9 +528,8 @@ void worker_free(worker_t *w)
 {
     drain_inbox(w, false);
     while (!list_empty(&w->own.closing)) conn_free(container_of(w->own.closing.next, conn_t, link));
-    hub_free(&w->hub);
+    shard_free(&w->sh);
     frame_unref(w->ping);
-    frame_unref(w->retry);
     if (w->listen_fd >= 0) close(w->listen_fd);
     pthread_mutex_destroy(&w->inbox_mu);
     ev_loop_destroy(w->own.loop);

@@ -10,9 +10,9 @@
 #include "conn.h"
 #include "frame.h"
 #include "http.h"
-#include "hub.h"
 #include "list.h"
 #include "server.h"
+#include "shard.h"
 
 /** A message for a worker from another thread: an event to fan out, or answers for a connection. */
 typedef struct wmsg {
@@ -45,13 +45,10 @@ typedef struct worker {
     pthread_mutex_t inbox_mu;
     wmsg_t *inbox; /* messages from other threads, in the order posted */
     size_t inbox_len, inbox_cap;
-    hub_t hub;
-    uint64_t last_seen_id; /* the newest event this worker has fanned out */
+    shard_t sh;            /* its hub and what publishing and replay need */
     int64_t next_expiry;   /* earliest token expiry among its streams (0 = none) */
-    bool store_held;       /* publishes were queued on the store this round: wake its writer */
     http_limits_t lim;     /* request limits, from the configuration */
     frame_t *ping;
-    frame_t *retry;
     ev_timer stop_w;       /* the last grace period of a stop */
     int stopped;           /* 0, or the step of a stop it has taken (STOP_*) */
 } worker_t;

@@ -1,4 +1,4 @@
-/* The subscription index of one worker and the fan-out of frames to matching subs. */
+/* The subscription index of one loop and the fan-out of frames to matching subs. */
 #ifndef SSE_HUB_H
 #define SSE_HUB_H
 

@@ -10,11 +10,11 @@
 #include "respond.h"
 #include "sse.h"
 #include "store.h"
-#include "worker.h"
 
 /* What the commit callback needs to answer the publisher; freed by it. */
 typedef struct publish_req {
-    server_t *srv;
+    bus_t *bus;
+    const log_t *log;
     answer_t ans;
     char account[128];
 } publish_req_t;
@@ -22,11 +22,11 @@ typedef struct publish_req {
 /* Room for a 201 or 503 answer with its CORS lines. */
 #define PUBLISH_ANSWER_BYTES 2048
 
-static void log_publish(const server_t *srv, uint64_t id, const char *account, const char *type,
+static void log_publish(const log_t *log, uint64_t id, const char *account, const char *type,
                         const char *user, size_t bytes)
 {
     char t[64], u[64];
-    log_info(srv->log, "publish id=%" PRIu64 " account=%s type=%s user=%s bytes=%zu", id, account,
+    log_info(log, "publish id=%" PRIu64 " account=%s type=%s user=%s bytes=%zu", id, account,
              log_clean(type, t, sizeof t), log_clean(user, u, sizeof u), bytes);
 }
 
@@ -34,15 +34,14 @@ static void log_publish(const server_t *srv, uint64_t id, const char *account, c
 static void on_commit(void *arg, const store_event_t *ev, int err)
 {
     publish_req_t *rq = arg;
-    server_t *srv = rq->srv;
     if (err == 0) {
         frame_t *f = sse_encode(ev->id, ev->type, ev->user, ev->content, ev->content_len);
-        bus_fanout(srv, f);
+        bus_fanout(rq->bus, f);
         frame_unref(f);
-        log_publish(srv, ev->id, rq->account, ev->type, ev->user, ev->content_len);
+        log_publish(rq->log, ev->id, rq->account, ev->type, ev->user, ev->content_len);
         answer_json(&rq->ans, 201, json_pack("{s:I}", "id", (json_int_t)ev->id));
     } else {
-        log_error(srv->log, "publish-failed account=%s reason=%s", rq->account,
+        log_error(rq->log, "publish-failed account=%s reason=%s", rq->account,
                   err == SSE_EFULL ? "store-full" : "store-error");
         answer_json(&rq->ans, 503,
                     json_pack("{s:s}", "error",
@@ -52,24 +51,24 @@ static void on_commit(void *arg, const store_event_t *ev, int err)
     free(rq);
 }
 
-void publish_submit(conn_t *c, const http_request_t *req, const char *type, const char *user,
-                    const char *content, size_t content_len, const char *account)
+void publish_submit(shard_t *sh, conn_t *c, const http_request_t *req, const char *type,
+                    const char *user, const char *content, size_t content_len, const char *account)
 {
-    server_t *srv = worker_of(c)->srv;
-    if (!srv->store) { /* no history: ids from memory, answered at once */
-        uint64_t id = bus_publish(srv, type, user, content, content_len);
-        log_publish(srv, id, account, type, user, content_len);
+    if (!sh->store) { /* no history: ids from memory, answered at once */
+        uint64_t id = bus_publish(sh->bus, type, user, content, content_len);
+        log_publish(c->own->log, id, account, type, user, content_len);
         respond_json(c, req, 201, json_pack("{s:I}", "id", (json_int_t)id));
         return;
     }
     publish_req_t *rq = xmalloc(sizeof *rq);
-    rq->srv = srv;
+    rq->bus = sh->bus;
+    rq->log = c->own->log;
     answer_open(&rq->ans, c, req, PUBLISH_ANSWER_BYTES);
     snprintf(rq->account, sizeof rq->account, "%s", account);
     store_event_t ev = {.type = type, .user = user, .content = content, .content_len = content_len};
-    /* Held until the worker is about to sleep: publishes of one wake-up share a commit. */
-    worker_of(c)->store_held = true;
-    if (srv->store->ops->append_held(srv->store, &ev, on_commit, rq)) {
+    /* Held until the loop is about to sleep: publishes of one wake-up share a commit. */
+    sh->store_held = true;
+    if (sh->store->ops->append_held(sh->store, &ev, on_commit, rq)) {
         answer_fail(&rq->ans, 503, "the server is stopping", "Retry-After: 1\r\n");
         free(rq);
     }

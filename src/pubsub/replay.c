@@ -9,18 +9,19 @@
 #include "log.h"
 #include "sse.h"
 #include "store.h"
-#include "worker.h"
+#include "sub.h"
 
 struct replay {
+    store_t *store;    /* where the pages come from */
     conn_slot_t *slot; /* the place of the pages, before the live feed */
     uint64_t after;    /* the next page starts after this id */
     uint64_t upto;     /* the live feed delivers every id above this one */
     bool want_next;    /* a page is due once the client has read the one before */
 };
 
-/* What a store read needs to answer on the right worker; one per page, freed by on_rows. */
+/* What a store read needs to answer on the right loop; one per page, freed by on_rows. */
 typedef struct page_req {
-    const server_t *srv;
+    const log_t *log;
     conn_slot_t *slot;
     const char *ip; /* the connection's, which outlives the read */
     uint64_t after, upto;
@@ -72,7 +73,7 @@ static void on_rows(void *arg, const store_page_t *pg, int err)
 {
     page_req_t *rq = arg;
     if (err) { /* gone (cancelled), or the client reconnects and tries again */
-        if (err != SSE_ECANCELED) log_error(rq->srv->log, "replay failed ip=%s", rq->ip);
+        if (err != SSE_ECANCELED) log_error(rq->log, "replay failed ip=%s", rq->ip);
         conn_slot_post(rq->slot, NULL, 0, CONN_FILL_END | REPLAY_FILL_PAGE, rq->upto);
         free(rq);
         return;
@@ -109,16 +110,15 @@ static void on_rows(void *arg, const store_page_t *pg, int err)
 static void read_page(conn_t *c, bool first)
 {
     replay_t *r = c->replay;
-    const server_t *srv = worker_of(c)->srv;
-    store_t *st = srv->store;
+    store_t *st = r->store;
     sub_t *s = c->sub;
-    size_t cap = (size_t)srv->cfg->max_queue_bytes, held = c->qbytes + c->reserved;
+    size_t cap = c->own->max_queue_bytes, held = c->qbytes + c->reserved;
     /* Half the room: the live feed queues behind the page meanwhile and needs the rest. */
     size_t budget = held < cap ? (cap - held) / 2 : 0;
     if (budget > REPLAY_PAGE_BYTES) budget = REPLAY_PAGE_BYTES;
     page_req_t *rq = xmalloc(sizeof *rq);
-    *rq = (page_req_t){.srv = srv, .slot = r->slot, .ip = c->ip, .after = r->after, .upto = r->upto,
-                       .budget = budget, .first = first};
+    *rq = (page_req_t){.log = c->own->log, .slot = r->slot, .ip = c->ip, .after = r->after,
+                       .upto = r->upto, .budget = budget, .first = first};
     if (first) r->slot = rq->slot = conn_slot_open(c, budget);
     else conn_slot_rearm(r->slot, budget);
     store_filter_t f = {.user = s->user ? s->user : "", .types = (const char *const *)s->types,
@@ -127,7 +127,7 @@ static void read_page(conn_t *c, bool first)
                            .cancelled = &r->slot->cancelled};
     int rc = st->ops->replay(st, r->after, r->upto, &f, &o, on_rows, rq);
     if (rc) {
-        log_warn(srv->log, "replay refused ip=%s reason=%s", c->ip,
+        log_warn(c->own->log, "replay refused ip=%s reason=%s", c->ip,
                  rc == SSE_EFULL ? "store-busy" : "stopping");
         free(rq);
         conn_slot_fill(r->slot, NULL, 0, CONN_FILL_END); /* the client reconnects and resumes */
@@ -136,12 +136,13 @@ static void read_page(conn_t *c, bool first)
     }
 }
 
-void replay_begin(conn_t *c, uint64_t last_id)
+void replay_begin(shard_t *sh, conn_t *c, uint64_t last_id)
 {
     replay_t *r = xcalloc(1, sizeof *r);
+    r->store = sh->store;
     r->after = last_id;
-    r->upto = worker_of(c)->last_seen_id;
-    /* Ids at or below the resume point may still come live on this worker, when the
+    r->upto = sh->last_seen_id;
+    /* Ids at or below the resume point may still come live on this loop, when the
      * client saw them on another that was ahead of this one: they must not come twice. */
     c->sub->floor = last_id;
     c->replay = r;

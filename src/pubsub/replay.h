@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "shard.h"
 
 typedef struct replay replay_t;
 
@@ -25,24 +26,24 @@ enum { REPLAY_FILL_PAGE = CONN_FILL_OWNER, REPLAY_FILL_RESET = CONN_FILL_OWNER <
 #define REPLAY_NEVER_ISSUED UINT64_MAX
 
 /**
- * Starts the catch-up of a stream that began (conn_begin_stream) with Last-Event-ID
+ * Starts the catch-up of a stream that began (shard_begin_stream) with Last-Event-ID
  * last_id. The live feed queues behind a slot; the history (last_id, the newest id
- * this worker has fanned out] fills it, page by page, so nothing is missed; live
- * ids at or below last_id are skipped, so nothing comes twice. An id older than
- * the history or newer than any given gets one "reset" event instead. Needs
- * srv->store.
+ * this loop's shard sh has fanned out] fills it, page by page, so nothing is
+ * missed; live ids at or below last_id are skipped, so nothing comes twice. An id
+ * older than the history or newer than any given gets one "reset" event instead.
+ * Needs sh->store.
  */
-void replay_begin(struct conn *c, uint64_t last_id);
+void replay_begin(shard_t *sh, conn_t *c, uint64_t last_id);
 
-/** Called by the writer when it reaches the slot at: reads the next page if one is due there. */
-void replay_next(struct conn *c, const struct conn_slot *at);
+/** Called when the writer reaches the slot at: reads the next page if one is due there. */
+void replay_next(conn_t *c, const conn_slot_t *at);
 
 /**
- * Called by the worker when a page arrives, before it fills the slot: more tells
- * another page follows after id after; reset that the page is the reset event
- * (after then names the newest id).
+ * Called by the connection's owner when a page arrives, before it fills the slot:
+ * more tells another page follows after id after; reset that the page is the
+ * reset event (after then names the newest id).
  */
-void replay_page_done(struct conn *c, bool more, bool reset, uint64_t after);
+void replay_page_done(conn_t *c, bool more, bool reset, uint64_t after);
 
 void replay_free(replay_t *r);
 
