@@ -1,16 +1,15 @@
-/* POST /broadcast: a publisher's event, validated, then published to every worker. */
+/* POST /broadcast: a publisher's event, validated, then published to every loop. */
 #include <jansson.h>
 #include <string.h>
 #include <time.h>
 
+#include "api.h"
 #include "auth.h"
 #include "auth_request.h"
 #include "log.h"
 #include "publish.h"
 #include "respond.h"
-#include "router.h"
 #include "sse.h"
-#include "worker.h"
 
 /* A routing field: absent or null gives "", a string must be a safe name; else NULL. */
 static const char *routing_field(json_t *obj, const char *key)
@@ -23,11 +22,10 @@ static const char *routing_field(json_t *obj, const char *key)
     return sse_field_ok(s, n) && n <= SSE_MAX_NAME ? s : NULL;
 }
 
-void api_broadcast(conn_t *c, const http_request_t *req)
+void api_broadcast(api_ctx_t *a, conn_t *c, const http_request_t *req)
 {
-    server_t *srv = worker_of(c)->srv;
     identity_t id;
-    if (auth_request(srv->cfg, req, time(NULL), 1, &id)) {
+    if (auth_request(a->cfg, req, time(NULL), 1, &id)) {
         respond_error(c, req, 401, "a valid Bearer token is required");
         return;
     }
@@ -51,7 +49,7 @@ void api_broadcast(conn_t *c, const http_request_t *req)
         respond_error(c, req, 400, "\"type\" and \"user\" must be strings of at most 256 bytes without CR, LF or NUL");
         return;
     }
-    publish_submit(&worker_of(c)->sh, c, req, type, user, json_string_value(content), json_string_length(content),
+    publish_submit(a->sh, c, req, type, user, json_string_value(content), json_string_length(content),
                    id.username);
     json_decref(body);
 }

@@ -3,15 +3,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "api.h"
 #include "auth.h"
 #include "auth_request.h"
 #include "cors.h"
 #include "log.h"
 #include "replay.h"
 #include "respond.h"
-#include "router.h"
 #include "sse.h"
-#include "worker.h"
 
 /*
  * Collects the distinct types of every "type" parameter, each of which may be a
@@ -74,15 +73,20 @@ int events_apply_claims(const identity_t *id, char *types[SUB_MAX_TYPES], int *n
     return 0;
 }
 
-void api_events(conn_t *c, const http_request_t *req)
+/* Notes a stream's token expiry, so the loop's once-a-second sweep ends it in time (0: none). */
+static void watch_expiry(api_ctx_t *a, int64_t exp)
 {
-    const server_t *srv = worker_of(c)->srv;
+    if (exp > 0 && (a->next_expiry == 0 || exp < a->next_expiry)) a->next_expiry = exp;
+}
+
+void api_events(api_ctx_t *a, conn_t *c, const http_request_t *req)
+{
     if (c->qlen > 0) { /* answers to earlier requests go first; the stream's cap is its own */
         conn_park(c);
         return;
     }
     identity_t id;
-    if (auth_request(srv->cfg, req, time(NULL), 0, &id)) {
+    if (auth_request(a->cfg, req, time(NULL), 0, &id)) {
         respond_error(c, req, 401, "a valid token is required");
         return;
     }
@@ -114,7 +118,7 @@ void api_events(conn_t *c, const http_request_t *req)
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                      "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
-    n += (int)cors_headers(srv->cfg, origin, olen, head + n, sizeof head - (size_t)n);
+    n += (int)cors_headers(a->cfg, origin, olen, head + n, sizeof head - (size_t)n);
     n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
     frame_t *f = frame_new(head, (size_t)n);
     bool sent = conn_send(c, f);
@@ -133,16 +137,16 @@ void api_events(conn_t *c, const http_request_t *req)
         tl += (size_t)snprintf(t + tl, sizeof t - tl, "%s%s", i ? "," : "", log_clean(types[i], one, sizeof one));
         if (tl >= sizeof t) tl = sizeof t - 1;
     }
-    log_info(srv->log, "connect ip=%s account=%s user=%s types=%s", c->ip, id.username,
+    log_info(a->log, "connect ip=%s account=%s user=%s types=%s", c->ip, id.username,
              log_clean(id.user_id, u, sizeof u), t);
     for (int i = 0; i < ntypes; i++) free(types[i]);
     identity_free(&id);
     uint64_t last_id;
-    bool resume = srv->store && last_event_id(req, &last_id);
-    if (!shard_begin_stream(&worker_of(c)->sh, c, sub)) return;
-    worker_watch_expiry(worker_of(c), sub->exp);
+    bool resume = a->sh->store && last_event_id(req, &last_id);
+    if (!shard_begin_stream(a->sh, c, sub)) return;
+    watch_expiry(a, sub->exp);
     stream_ticket_t *evict;
-    c->ticket = caps_stream_open(&worker_of(c)->srv->caps, sub->user, c, worker_of(c), &evict);
-    if (evict) worker_kick(evict->owner, evict); /* the user's oldest stream gives way */
-    if (resume) replay_begin(&worker_of(c)->sh, c, last_id);
+    c->ticket = caps_stream_open(a->caps, sub->user, c, a, &evict);
+    if (evict) a->ops->kick(evict->owner, evict); /* the user's oldest stream gives way */
+    if (resume) replay_begin(a->sh, c, last_id);
 }

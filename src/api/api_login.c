@@ -4,19 +4,18 @@
 #include <time.h>
 
 #include "answer.h"
+#include "api.h"
 #include "auth.h"
 #include "b64.h"
 #include "jobs.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "respond.h"
-#include "router.h"
 #include "users.h"
-#include "worker.h"
 
 /** One login attempt, with copies of all it needs: it may be checked on another thread. */
 typedef struct login_req {
-    const server_t *srv;
+    const api_ctx_t *api; /* read-only: safe on a checker thread */
     answer_t ans;
     bool tls; /* the cookie gets Secure and SameSite=None */
     char ip[46];
@@ -55,10 +54,10 @@ static frame_t *error_frame(const reply_meta_t *m, int status, const char *msg, 
 }
 
 /* 429 with Retry-After: too many failed logins from this address or for this name. */
-static frame_t *blocked_frame(const server_t *srv, const login_req_t *rq, int wait)
+static frame_t *blocked_frame(const api_ctx_t *a, const login_req_t *rq, int wait)
 {
     char clean[64], extra[64], msg[96];
-    log_warn(srv->log, "login-blocked ip=%s user=%s retry=%ds", rq->ip,
+    log_warn(a->log, "login-blocked ip=%s user=%s retry=%ds", rq->ip,
              log_clean(rq->user, clean, sizeof clean), wait);
     snprintf(extra, sizeof extra, "Retry-After: %d\r\n", wait);
     snprintf(msg, sizeof msg, "too many failed logins; retry in %d seconds", wait);
@@ -66,9 +65,9 @@ static frame_t *blocked_frame(const server_t *srv, const login_req_t *rq, int wa
 }
 
 /* 200 with the token, and the cookie holding the body itself (goSSE's format). */
-static frame_t *success_frame(const server_t *srv, const login_req_t *rq, const account_t *acct)
+static frame_t *success_frame(const api_ctx_t *a, const login_req_t *rq, const account_t *acct)
 {
-    const config_t *cfg = srv->cfg;
+    const config_t *cfg = a->cfg;
     time_t now = time(NULL), exp = now + cfg->token_ttl;
     /* The id is signed into the token as "sub", so a stream cannot later claim another. */
     token_claims_t tc = {.username = acct->username, .sub = *rq->id ? rq->id : NULL, .ntypes = -1,
@@ -91,7 +90,7 @@ static frame_t *success_frame(const server_t *srv, const login_req_t *rq, const 
              cookie, date, cfg->token_ttl, *cfg->cookie_domain ? "; Domain=" : "", cfg->cookie_domain,
              rq->tls ? "; Secure" : "", samesite);
     char clean[64];
-    log_info(srv->log, "login ip=%s user=%s role=%s", rq->ip, log_clean(acct->username, clean, sizeof clean),
+    log_info(a->log, "login ip=%s user=%s role=%s", rq->ip, log_clean(acct->username, clean, sizeof clean),
              auth_role_name(acct->role));
     frame_t *f = response_frame(&rq->ans.meta, 200, "application/json", text, strlen(text), extra);
     free(extra);
@@ -107,28 +106,28 @@ static frame_t *success_frame(const server_t *srv, const login_req_t *rq, const 
  * checked), then the password, then the counters. Returns the response frame.
  * With hashed accounts this is slow and runs on a checker thread.
  */
-static frame_t *login_answer(const server_t *srv, const login_req_t *rq)
+static frame_t *login_answer(const api_ctx_t *a, const login_req_t *rq)
 {
     int64_t now = ratelimit_now_ms();
-    int wait = ratelimit_check(srv->login_limit, rq->ip, rq->user, now);
-    if (wait > 0) return blocked_frame(srv, rq, wait);
+    int wait = ratelimit_check(a->login_limit, rq->ip, rq->user, now);
+    if (wait > 0) return blocked_frame(a, rq, wait);
     const account_t *acct;
     char clean[64];
-    if (srv->login_jobs) {
+    if (a->login_jobs) {
         int64_t t0 = ratelimit_now_ms();
-        acct = users_check_password(srv->cfg, srv->login_dummy_hash, rq->user, rq->pass);
-        log_debug(srv->log, "login-verify ip=%s user=%s check=argon2id ms=%lld", rq->ip,
+        acct = users_check_password(a->cfg, a->login_dummy_hash, rq->user, rq->pass);
+        log_debug(a->log, "login-verify ip=%s user=%s check=argon2id ms=%lld", rq->ip,
                   log_clean(rq->user, clean, sizeof clean), (long long)(ratelimit_now_ms() - t0));
     } else {
-        acct = auth_check_password(srv->cfg, rq->user, rq->pass);
+        acct = auth_check_password(a->cfg, rq->user, rq->pass);
     }
     if (!acct) {
-        ratelimit_fail(srv->login_limit, rq->ip, rq->user, ratelimit_now_ms());
-        log_info(srv->log, "login-failed ip=%s user=%s", rq->ip, log_clean(rq->user, clean, sizeof clean));
+        ratelimit_fail(a->login_limit, rq->ip, rq->user, ratelimit_now_ms());
+        log_info(a->log, "login-failed ip=%s user=%s", rq->ip, log_clean(rq->user, clean, sizeof clean));
         return error_frame(&rq->ans.meta, 401, "invalid credentials", NULL);
     }
-    ratelimit_success(srv->login_limit, rq->ip, rq->user);
-    return success_frame(srv, rq, acct);
+    ratelimit_success(a->login_limit, rq->ip, rq->user);
+    return success_frame(a, rq, acct);
 }
 
 /* Runs on a checker thread (or, cancelled, on main() during a stop): answers through the hole. */
@@ -136,7 +135,7 @@ static void login_job(void *arg, bool cancelled)
 {
     login_req_t *rq = arg;
     answer_send(&rq->ans, cancelled ? error_frame(&rq->ans.meta, 503, "the server is stopping", NULL)
-                                    : login_answer(rq->srv, rq));
+                                    : login_answer(rq->api, rq));
     login_req_free(rq);
 }
 
@@ -151,9 +150,8 @@ static void send_now(conn_t *c, const reply_meta_t *m, frame_t *f)
 /* Room for a login answer: the token, the cookie holding it again, CORS lines. */
 #define LOGIN_ANSWER_BYTES 8192
 
-void api_login(conn_t *c, const http_request_t *req)
+void api_login(api_ctx_t *a, conn_t *c, const http_request_t *req)
 {
-    server_t *srv = worker_of(c)->srv;
     json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
     const char *user = json_is_object(body) ? opt_string(body, "username") : NULL;
     const char *pass = json_is_object(body) ? opt_string(body, "password") : NULL;
@@ -165,28 +163,28 @@ void api_login(conn_t *c, const http_request_t *req)
     }
     if (!*user || !*pass) { /* not a guess: no check, not counted */
         char clean[64];
-        log_info(srv->log, "login-failed ip=%s user=%s", c->ip, log_clean(user, clean, sizeof clean));
+        log_info(a->log, "login-failed ip=%s user=%s", c->ip, log_clean(user, clean, sizeof clean));
         json_decref(body);
         respond_error(c, req, 401, "invalid credentials");
         return;
     }
     login_req_t *rq = xcalloc(1, sizeof *rq);
-    rq->srv = srv;
-    reply_meta_init(&rq->ans.meta, srv->cfg, req);
-    rq->tls = srv->tls;
+    rq->api = a;
+    reply_meta_init(&rq->ans.meta, a->cfg, req);
+    rq->tls = a->tls;
     snprintf(rq->ip, sizeof rq->ip, "%s", c->ip);
     rq->user = xstrdup(user);
     rq->pass = xstrdup(pass);
     rq->id = xstrdup(id);
     json_decref(body);
-    int wait = ratelimit_check(srv->login_limit, rq->ip, rq->user, ratelimit_now_ms());
-    if (wait > 0 || !srv->login_jobs) { /* no argon2id to run: answer on the loop, as before */
-        send_now(c, &rq->ans.meta, wait > 0 ? blocked_frame(srv, rq, wait) : login_answer(srv, rq));
+    int wait = ratelimit_check(a->login_limit, rq->ip, rq->user, ratelimit_now_ms());
+    if (wait > 0 || !a->login_jobs) { /* no argon2id to run: answer on the loop, as before */
+        send_now(c, &rq->ans.meta, wait > 0 ? blocked_frame(a, rq, wait) : login_answer(a, rq));
         login_req_free(rq);
         return;
     }
     answer_open(&rq->ans, c, req, LOGIN_ANSWER_BYTES);
-    int rc = jobs_submit(srv->login_jobs, login_job, rq);
+    int rc = jobs_submit(a->login_jobs, login_job, rq);
     if (rc) {
         answer_fail(&rq->ans, 503,
                     rc == SSE_EFULL ? "too many logins in progress; retry shortly" : "the server is stopping",

@@ -4,15 +4,14 @@
 #include <time.h>
 
 #include "answer.h"
+#include "api.h"
 #include "auth.h"
 #include "auth_request.h"
 #include "log.h"
 #include "replay.h"
 #include "respond.h"
-#include "router.h"
 #include "sse.h"
 #include "store.h"
-#include "worker.h"
 
 #define LIST_DEFAULT 50
 #define LIST_MAX 500
@@ -111,11 +110,10 @@ static bool number_param(const http_request_t *req, const char *name, uint64_t m
     return ok;
 }
 
-void api_notifications(conn_t *c, const http_request_t *req)
+void api_notifications(api_ctx_t *a, conn_t *c, const http_request_t *req)
 {
-    server_t *srv = worker_of(c)->srv;
     identity_t id;
-    if (auth_request(srv->cfg, req, time(NULL), 0, &id)) {
+    if (auth_request(a->cfg, req, time(NULL), 0, &id)) {
         respond_error(c, req, 401, "a valid token is required");
         return;
     }
@@ -132,7 +130,7 @@ void api_notifications(conn_t *c, const http_request_t *req)
     } else if (events_apply_claims(&id, types, &ntypes, &strict)) {
         for (int i = 0; i < ntypes; i++) free(types[i]);
         respond_error(c, req, 403, "this token may not read that type");
-    } else if (!srv->store) {
+    } else if (!a->sh->store) {
         for (int i = 0; i < ntypes; i++) free(types[i]);
         respond_error(c, req, 503, "the history is off (SSE_DB=off)");
     } else {
@@ -142,7 +140,7 @@ void api_notifications(conn_t *c, const http_request_t *req)
                             .ntypes = (uint32_t)ntypes, .strict = strict};
         store_read_opts_t o = {.max_rows = (size_t)limit, .max_bytes = LIST_ANSWER_BYTES,
                                .cancelled = answer_cancelled(&rq->ans)};
-        int rc = srv->store->ops->list(srv->store, &f, before, &o, on_rows, rq);
+        int rc = a->sh->store->ops->list(a->sh->store, &f, before, &o, on_rows, rq);
         if (rc) {
             answer_fail(&rq->ans, 503,
                         rc == SSE_EFULL ? "the history is busy; retry shortly" : "the server is stopping",

@@ -3,13 +3,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "api.h"
 #include "auth.h"
 #include "auth_request.h"
 #include "log.h"
 #include "respond.h"
-#include "router.h"
 #include "sse.h"
-#include "worker.h"
 
 #define TTL_DEFAULT 3600
 #define TTL_MAX 86400
@@ -31,11 +30,10 @@ static int read_types(json_t *body, const char *types[AUTH_MAX_TYPES])
     return n;
 }
 
-void api_token(conn_t *c, const http_request_t *req)
+void api_token(api_ctx_t *a, conn_t *c, const http_request_t *req)
 {
-    server_t *srv = worker_of(c)->srv;
     identity_t id;
-    if (auth_request(srv->cfg, req, time(NULL), 1, &id)) {
+    if (auth_request(a->cfg, req, time(NULL), 1, &id)) {
         respond_error(c, req, 401, "a valid Bearer token is required");
         return;
     }
@@ -64,14 +62,14 @@ void api_token(conn_t *c, const http_request_t *req)
     time_t now = time(NULL);
     token_claims_t tc = {.username = account, .sub = json_string_value(user), .types = types,
                          .ntypes = ntypes, .role = ROLE_SUBSCRIBER, .iat = now, .exp = now + ttl};
-    char *jwt = auth_issue_token(srv->cfg, &tc);
+    char *jwt = auth_issue_token(a->cfg, &tc);
     if (!jwt) {
         json_decref(body);
         respond_error(c, req, 500, "could not sign a token");
         return;
     }
     char u[64];
-    log_info(srv->log, "token account=%s user=%s ttl=%lld", account,
+    log_info(a->log, "token account=%s user=%s ttl=%lld", account,
              log_clean(json_string_value(user), u, sizeof u), (long long)ttl);
     respond_json(c, req, 201, json_pack("{s:s, s:I}", "token", jwt, "expires", (json_int_t)tc.exp));
     free(jwt);

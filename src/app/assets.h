@@ -2,7 +2,7 @@
 #ifndef SSE_ASSETS_H
 #define SSE_ASSETS_H
 
-#include "server.h"
+#include "api.h"
 
 /** The built-in files, ending with an entry whose path is NULL (generated at build time). */
 extern const asset_t ssehub_assets[];

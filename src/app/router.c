@@ -4,6 +4,7 @@
 #include <http_parser.h>
 #include <string.h>
 
+#include "api.h"
 #include "respond.h"
 #include "worker.h"
 
@@ -29,15 +30,16 @@ static bool path_is(const http_request_t *req, const char *path)
     return req->path_len == n && memcmp(req->path, path, n) == 0;
 }
 
-static bool is_asset(const conn_t *c, const http_request_t *req)
+static bool is_asset(const api_ctx_t *api, const http_request_t *req)
 {
-    for (const asset_t *a = worker_of(c)->srv->assets; a && a->path; a++)
+    for (const asset_t *a = api->assets; a && a->path; a++)
         if (path_is(req, a->path)) return true;
     return false;
 }
 
 void router_dispatch(conn_t *c, const http_request_t *req)
 {
+    api_ctx_t *a = &worker_of(c)->api;
     if (req->method == HTTP_OPTIONS) {
         respond(c, req, 204, NULL, NULL, 0, NULL);
         return;
@@ -47,13 +49,13 @@ void router_dispatch(conn_t *c, const http_request_t *req)
         if (!path_is(req, routes[i].path)) continue;
         path_known = true;
         if (routes[i].method == req->method) {
-            routes[i].handler(c, req);
+            routes[i].handler(a, c, req);
             return;
         }
     }
-    if (!path_known && is_asset(c, req)) {
+    if (!path_known && is_asset(a, req)) {
         if (req->method == HTTP_GET) {
-            api_static(c, req);
+            api_static(a, c, req);
             return;
         }
         path_known = true;

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "api.h"
 #include "bus.h"
 #include "config.h"
 #include "caps.h"
@@ -15,14 +16,6 @@
 #include "log.h"
 
 struct worker;
-
-/** One file built into the binary (web/ pages and the JS client). */
-typedef struct asset {
-    const char *path;
-    const char *content_type;
-    const unsigned char *data;
-    size_t len;
-} asset_t;
 
 /**
  * Everything threads share. Created by main(), read-only once workers run except

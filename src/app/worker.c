@@ -321,11 +321,6 @@ static void on_spin(struct ev_loop *loop, ev_idle *i, int revents)
     (void)loop, (void)i, (void)revents;
 }
 
-void worker_watch_expiry(worker_t *w, int64_t exp)
-{
-    if (exp > 0 && (w->next_expiry == 0 || exp < w->next_expiry)) w->next_expiry = exp;
-}
-
 typedef struct expiry_scan {
     int64_t now, next;
     frame_t *notice;
@@ -351,14 +346,14 @@ static void expire_one(sub_t *s, void *arg)
 static void expire_tokens(worker_t *w)
 {
     int64_t now = (int64_t)time(NULL);
-    if (w->next_expiry == 0 || now < w->next_expiry) return;
+    if (w->api.next_expiry == 0 || now < w->api.next_expiry) return;
     /* Browsers drop events without data: the data line says why, so clients fetch a new token. */
     static const char text[] = "event: token-expired\ndata: {\"error\":\"token expired\"}\n\n";
     expiry_scan_t x = {.now = now, .next = 0, .notice = frame_new(text, sizeof text - 1),
                        .log = w->srv->log};
     hub_for_each(&w->sh.hub, expire_one, &x);
     frame_unref(x.notice);
-    w->next_expiry = x.next;
+    w->api.next_expiry = x.next;
 }
 
 static void on_sweep(struct ev_loop *loop, ev_timer *t, int revents)
@@ -420,6 +415,22 @@ static void conn_freed(conn_t *c)
 static void post_fill(conn_owner_t *o, conn_slot_t *slot, frame_t **frames, uint32_t n, int flags,
                       uint64_t arg);
 
+/* What the endpoints ask of the process. */
+static void api_kick(api_ctx_t *owner, stream_ticket_t *t)
+{
+    worker_kick(container_of(owner, worker_t, api), t);
+}
+
+static void api_request_stop(api_ctx_t *a)
+{
+    server_request_stop(container_of(a, worker_t, api)->srv);
+}
+
+static const api_ops_t worker_api_ops = {
+    .kick = api_kick,
+    .request_stop = api_request_stop,
+};
+
 static const conn_owner_ops_t worker_conn_ops = {
     .on_readable = conn_readable,
     .on_output = http1_update_reading,
@@ -451,6 +462,10 @@ worker_t *worker_new(server_t *srv, int index, const char *host, int *port, char
     }
     pthread_mutex_init(&w->inbox_mu, NULL);
     shard_init(&w->sh, srv->store, &srv->bus, srv->cfg->retry_ms);
+    w->api = (api_ctx_t){.cfg = srv->cfg, .log = srv->log, .sh = &w->sh, .ops = &worker_api_ops,
+                         .caps = &srv->caps, .tls = srv->tls, .login_jobs = srv->login_jobs,
+                         .login_dummy_hash = srv->login_dummy_hash,
+                         .login_limit = srv->login_limit, .assets = srv->assets};
     conn_owner_init(&w->own);
     w->lim = (http_limits_t){.max_header_bytes = (size_t)srv->cfg->max_header_bytes,
                              .max_body_bytes = (size_t)srv->cfg->max_body_bytes};

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "api.h"
 #include "common.h"
 #include "conn.h"
 #include "frame.h"
@@ -27,8 +28,10 @@ typedef struct wmsg {
 } wmsg_t;
 
 /**
- * The worker owns its connections: own (their loop, lists and hooks, filled in
- * worker_new) is what a connection points to, so worker_of() finds the worker.
+ * The worker composes the layers for its loop, each seeing only its own part:
+ * own is its connections' owner (their loop, lists and hooks: a connection points
+ * to it, so worker_of() finds the worker), sh its shard of the pub/sub, api what
+ * its endpoints use. All three are filled in worker_new.
  */
 typedef struct worker {
     conn_owner_t own;
@@ -46,7 +49,7 @@ typedef struct worker {
     wmsg_t *inbox; /* messages from other threads, in the order posted */
     size_t inbox_len, inbox_cap;
     shard_t sh;            /* its hub and what publishing and replay need */
-    int64_t next_expiry;   /* earliest token expiry among its streams (0 = none) */
+    api_ctx_t api;         /* its endpoints' context; api.next_expiry drives the token sweep */
     http_limits_t lim;     /* request limits, from the configuration */
     frame_t *ping;
     ev_timer stop_w;       /* the last grace period of a stop */
@@ -79,9 +82,6 @@ void worker_wake(worker_t *w);
 
 /** Asks w (from any thread) to close the stream t names, if still open; takes t's reference. */
 void worker_kick(worker_t *w, struct stream_ticket *t);
-
-/** Notes a stream's token expiry so the once-a-second sweep ends it in time (exp 0: none). */
-void worker_watch_expiry(worker_t *w, int64_t exp);
 
 /** Waits for the thread to end (after worker_wake() during a stop). */
 void worker_join(worker_t *w);
