@@ -28,7 +28,8 @@ struct conn;
 struct conn_owner;
 struct conn_slot;
 
-/* What the layers above hang on a connection; opaque here, freed by the owner's on_free. */
+/* What the layers above hang on a connection, opaque here: the request reader's state
+ * (freed here with its buffer), a stream's sub and replay (freed by the owner's on_free). */
 struct http_reader;
 struct sub;
 struct replay;
