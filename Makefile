@@ -110,7 +110,8 @@ test-asan: build/asan/ssehub $(ASAN_UNIT_BINS)
 	SSEHUB_WORKERS=1 SSEHUB_BIN=$(CURDIR)/build/asan/ssehub node --test --test-concurrency=1 tests/e2e/
 
 # Every suite: e2e with 4 workers here and with 1 under the sanitizers, so both shapes are covered.
-test: setup-test
+# The layer check comes first: it needs nothing installed.
+test: check-layers setup-test
 	@$(MAKE) --no-print-directory build/ssehub build/ssebench $(UNIT_BINS)
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory e2e SSEHUB_WORKERS=4
