@@ -5,7 +5,10 @@
 #
 #   bench/run.sh [--quick] [--reps N] [--servers "raw ssehub"] [--only a,b]
 #                [--workers N] [--server-cpu C] [--load-cpu C] [--out FILE]
+#                [--baseline BIN]
 #
+# --baseline BIN: also run every cell against another ssehub binary (server
+# "base", e.g. the previous release), in the same run, and print ssehub/base.
 # --quick: small N, one repetition, under 2 minutes; exits 1 when a cell is
 # bad (server died, streams failed, events missing or duplicated, publish
 # errors), so it doubles as a smoke test.
@@ -15,6 +18,7 @@ set -u -o pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=${SSEBENCH:-$ROOT/build/ssebench}
 SSEHUB=${SSEHUB:-$ROOT/build/ssehub}
+BASELINE=
 QUICK=0
 REPS=
 SERVERS="raw ssehub"
@@ -34,12 +38,14 @@ while [ $# -gt 0 ]; do
     --server-cpu) SCPU=$2; shift ;;
     --load-cpu) LCPU=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    --baseline) BASELINE=$2; shift ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
 done
 [ -n "$REPS" ] || { [ $QUICK = 1 ] && REPS=1 || REPS=3; }
+[ -z "$BASELINE" ] || SERVERS="$SERVERS base"
 
 if [ ! -x "$BENCH" ]; then
     make -C "$ROOT" -s build/ssebench >/dev/null 2>&1 ||
@@ -79,6 +85,12 @@ for s in $SERVERS; do
         cp "$SSEHUB" "$WORK/ssehub" || exit 2
         echo "ssebench: ssehub = $SSEHUB ($($SSEHUB --version 2>/dev/null | head -n 1), sha1 $(sha1sum <"$SSEHUB" | cut -c1-12))" >&2
         SSEHUB=$WORK/ssehub
+    fi
+    if [ "$s" = base ]; then
+        [ -x "$BASELINE" ] || { echo "run.sh: --baseline $BASELINE is not an executable" >&2; exit 2; }
+        cp "$BASELINE" "$WORK/base" || exit 2
+        echo "ssebench: base = $BASELINE ($($BASELINE --version 2>/dev/null | head -n 1), sha1 $(sha1sum <"$BASELINE" | cut -c1-12))" >&2
+        BASELINE=$WORK/base
     fi
 done
 
@@ -132,12 +144,13 @@ start_server() {
         $PIN_S "$BENCH" raw --host 127.0.0.1 --port "$port" --duration 900 2>"$log" &
         SPID=$!
     else
-        local dir="$WORK/srv-$port"
+        local dir="$WORK/srv-$port" bin=$SSEHUB
+        [ "$kind" = base ] && bin=$BASELINE
         mkdir -p "$dir"
         (cd "$dir" && exec env SSE_HOST=127.0.0.1 SSE_PORT="$port" SSE_APP_KEY="$APP_KEY" \
             SSE_BROADCASTER_USERNAME=$PUB_USER SSE_BROADCASTER_PASSWORD=$PUB_PASS \
             SSE_CLIENT_USERNAME=$SUB_USER SSE_CLIENT_PASSWORD=$SUB_PASS \
-            SSE_WORKERS="$WORKERS" SSE_LOG_LEVEL=warn "$@" $PIN_S "$SSEHUB") 2>"$log" &
+            SSE_WORKERS="$WORKERS" SSE_LOG_LEVEL=warn "$@" $PIN_S "$bin") 2>"$log" &
         SPID=$!
     fi
     wait_port "$port" "$SPID"
@@ -267,7 +280,24 @@ END {
             printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |%s |\n", s, v, med(vals[id SUBSEP "conn"]), dcol, r1, l50, l99, r2, pcol, r3, rss, sprintf("%.0f", med(vals[id SUBSEP "cpu"])), nsd, notes[id]
         }
     }
+    # The same cells against the baseline binary, as ratios ssehub / base.
+    nb = 0
+    for (o = 1; o <= ns; o++) if ((order[o] SUBSEP "base") in seen_v) nb++
+    if (nb > 0) {
+        print ""
+        print "| scenario | deliveries/s ssehub/base | p99 ssehub/base | publishes/s ssehub/base | RSS B/sub ssehub/base | CPU ns/delivery ssehub/base |"
+        print "|---|---|---|---|---|---|"
+        for (o = 1; o <= ns; o++) {
+            s = order[o]; a = s SUBSEP "ssehub"; b = s SUBSEP "base"
+            if (!((a in seen_v) && (b in seen_v))) continue
+            printf "| %s | %s | %s | %s | %s | %s |\n", s, ratio(a, b, "deliv"), ratio(a, b, "p99"), ratio(a, b, "pub"), ratio(a, b, "rss"), ratio(a, b, "nsd")
+        }
+    }
     if (nbad > 0) exit 1
+}
+function ratio(a, b, what,   x, y) {
+    x = med(vals[a SUBSEP what]); y = med(vals[b SUBSEP what])
+    return (x != "" && y != "" && y + 0 > 0 && x + 0 > 0) ? sprintf("%.2f", x / y) : "-"
 }' "$OUT"
 trc=$?
 
@@ -275,28 +305,29 @@ trc=$?
 # Time for a client with Last-Event-ID: 0 to receive REPLAY_N stored events
 # (connect to last event parsed), ssehub only (raw keeps no history).
 if [ $QUICK = 1 ]; then REPLAY_N=1000; else REPLAY_N=10000; fi
-if selected replay && [[ " $SERVERS " == *" ssehub "* ]]; then
+for rsrv in ssehub base; do
+selected replay && [[ " $SERVERS " == *" $rsrv "* ]] || continue
     port=$("$BENCH" freeport)
-    if start_server ssehub "$port" "$WORK/replay.log"; then
+    if start_server "$rsrv" "$port" "$WORK/replay.log"; then
         "$BENCH" pub --port "$port" --pub-login "$PUB_USER:$PUB_PASS" --type sse --count "$REPLAY_N" \
             --conns 4 --depth 16 --duration 60 >/dev/null 2>&1
         times=""
         for rep in $(seq 1 $((REPS * 3))); do
             res=$($PIN_L "$BENCH" sub --port "$port" -n 1 --sub-login "$SUB_USER:$SUB_PASS" --type sse \
                 --last-event-id 0 --expect "$REPLAY_N" --duration 30 2>/dev/null | tail -n 1)
-            echo "scenario=replay-$REPLAY_N server=ssehub rep=$rep kind=replay $res" >>"$OUT"
+            echo "scenario=replay-$REPLAY_N server=$rsrv rep=$rep kind=replay $res" >>"$OUT"
             u=$(echo "$res" | grep -o 'unique=[0-9]*' | cut -d= -f2)
-            [ "${u:-0}" = "$REPLAY_N" ] || { echo "replay: got ${u:-0} of $REPLAY_N events" >&2; trc=1; }
+            [ "${u:-0}" = "$REPLAY_N" ] || { echo "replay ($rsrv): got ${u:-0} of $REPLAY_N events" >&2; trc=1; }
             times="$times $(echo "$res" | grep -o 'start_to_last_ms=[0-9.]*' | cut -d= -f2)"
         done
         stop_server
-        echo "$times" | tr ' ' '\n' | grep . | sort -n | awk -v n="$REPLAY_N" '
-            { v[++k] = $1 } END { printf "\nreplay of %d missed events (Last-Event-ID: 0), connect to last event: median %.1f ms, min %.1f, max %.1f, runs %d\n", n, (k % 2) ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2, v[1], v[k], k }'
+        echo "$times" | tr ' ' '\n' | grep . | sort -n | awk -v n="$REPLAY_N" -v who="$rsrv" '
+            { v[++k] = $1 } END { printf "\nreplay of %d missed events (Last-Event-ID: 0) on %s, connect to last event: median %.1f ms, min %.1f, max %.1f, runs %d\n", n, who, (k % 2) ? v[(k + 1) / 2] : (v[k / 2] + v[k / 2 + 1]) / 2, v[1], v[k], k }'
     else
-        echo "replay: server did not start" >&2
+        echo "replay: $rsrv did not start" >&2
         trc=1
     fi
-fi
+done
 echo >&2
 echo "subs = streams connected (median); latency = publisher send -> subscriber parse, CLOCK_MONOTONIC;" >&2
 echo "RSS B/sub = server VmRSS delta over the connected idle streams; server CPU = publish phase (idle rows: connect phase)." >&2
