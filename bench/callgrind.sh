@@ -10,7 +10,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SUBS=${1:-1000}
 EVENTS=${2:-50}
 BENCH=$ROOT/build/ssebench
-SSEHUB=$ROOT/build/ssehub
+SSEHUB=${SSEHUB:-$ROOT/build/ssehub}
 command -v valgrind >/dev/null || { echo "callgrind.sh: valgrind is not installed (apt-get install valgrind)" >&2; exit 1; }
 [ -x "$BENCH" ] && [ -x "$SSEHUB" ] || { echo "callgrind.sh: run make build/ssehub build/ssebench first" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/ssehub-callgrind.XXXXXX)

@@ -381,6 +381,10 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
 /* The hooks that compose a connection with the layers above it: requests, replay, hub, caps. */
 static void conn_readable(conn_t *c)
 {
+    if (worker_of(c)->stopped) { /* a stop takes no new request; answers already owed still go out */
+        conn_watch_input(c, false);
+        return;
+    }
     http1_read(c, &worker_of(c)->lim, router_dispatch);
 }
 
