@@ -18,7 +18,7 @@
  */
 static bool answers_over(const conn_t *c)
 {
-    return c->parked || c->qbytes + c->reserved > HTTP1_ANSWER_BYTES ||
+    return c->parked || c->last_request || c->qbytes + c->reserved > HTTP1_ANSWER_BYTES ||
            c->holes >= HTTP1_MAX_SLOTS;
 }
 
@@ -66,6 +66,9 @@ static int process_requests(conn_t *c, http1_dispatch_fn dispatch)
             respond(c, NULL, status, NULL, NULL, 0, NULL);
             return handled;
         }
+        /* After a request that closes the connection nothing more is taken, even while
+         * its answer is still being prepared elsewhere. */
+        if (!req.keep_alive) c->last_request = true;
         dispatch(c, &req);
         handled++;
         if (c->state != CONN_REQUEST || c->parked) return handled; /* a stream, closed, or waiting */

@@ -144,6 +144,7 @@ typedef struct conn {
     bool tls_want_write; /* a TLS read needs the socket writable first (handshake) */
     bool read_paused;    /* the reader stopped reading: too many answers wait */
     bool parked;         /* the reader waits for the output to be written before it reads on */
+    bool last_request;   /* a request without keep-alive was taken: nothing after it is read */
     const char *doomed;  /* why it must close; closed by the owner before it sleeps */
     ev_io rio, wio;
     list_node_t link;    /* owner->conns, then owner->closing */

@@ -54,14 +54,17 @@ bool replay_parse_resume_id(const char *s, size_t len, uint64_t *out)
     return true;
 }
 
-/* The reset event: the client's id is outside the history, so it must catch up by listing. */
-static frame_t *reset_frame(const store_bounds_t *b)
+/*
+ * The reset event: the client's id is outside the history, so it must catch up by
+ * listing. Its id is where the live feed of this stream takes over (upto), so ids
+ * keep growing after it and a reconnect resumes from there, not from the start.
+ */
+static frame_t *reset_frame(const store_bounds_t *b, uint64_t upto)
 {
     char data[96];
     int n = snprintf(data, sizeof data, "{\"oldest\":%llu,\"latest\":%llu}",
                      (unsigned long long)b->oldest, (unsigned long long)b->latest);
-    /* Carrying the newest id, a reconnect after the reset resumes from here, not from the start. */
-    return sse_encode(b->latest, "reset", NULL, data, (size_t)n);
+    return sse_encode(upto, "reset", NULL, data, (size_t)n);
 }
 
 /*
@@ -81,8 +84,8 @@ static void on_rows(void *arg, const store_page_t *pg, int err)
     const store_bounds_t *b = &pg->bounds;
     uint64_t oldest = b->oldest ? b->oldest : b->latest + 1; /* empty: history starts after latest */
     if (rq->first && rq->after != 0 && (rq->after + 1 < oldest || rq->after > b->latest)) {
-        frame_t *f = reset_frame(b);
-        conn_slot_post(rq->slot, &f, 1, REPLAY_FILL_PAGE | REPLAY_FILL_RESET, b->latest);
+        frame_t *f = reset_frame(b, rq->upto);
+        conn_slot_post(rq->slot, &f, 1, REPLAY_FILL_PAGE | REPLAY_FILL_RESET, rq->upto);
         free(rq);
         return;
     }
@@ -160,7 +163,7 @@ void replay_next(conn_t *c, const conn_slot_t *at)
 void replay_page_done(conn_t *c, bool more, bool reset, uint64_t after)
 {
     replay_t *r = c->replay;
-    if (reset) c->sub->floor = after; /* the id was never given: everything after latest is new */
+    if (reset) c->sub->floor = after; /* the reset stands for everything up to here; the rest is live */
     if (more) {
         r->after = after;
         r->want_next = true;

@@ -41,7 +41,7 @@ void replay_next(conn_t *c, const conn_slot_t *at);
 /**
  * Called by the connection's owner when a page arrives, before it fills the slot:
  * more tells another page follows after id after; reset that the page is the
- * reset event (after then names the newest id).
+ * reset event (after then names the id where the live feed takes over).
  */
 void replay_page_done(conn_t *c, bool more, bool reset, uint64_t after);
 
