@@ -745,3 +745,27 @@ describe('pipelined answers prepared on other threads', () => {
     } finally { await finish(srv); }
   });
 });
+
+describe('a request that closes the connection', () => {
+  test('nothing pipelined after a Connection: close publish is taken, even while the commit is pending', { timeout: 20000 }, async () => {
+    const srv = await startServer({});
+    try {
+      const pub = await tokenFor(srv, 'pub');
+      const c = rawConn(srv.port);
+      await c.connected;
+      await c.write(Buffer.concat([
+        broadcastReq(pub, { content: 'last-one' }, { Connection: 'close' }),
+        broadcastReq(pub, { content: 'must-not-be-taken' }),
+        rawRequest({ path: '/healthz' }),
+      ]));
+      const how = await c.closed(5000);
+      assert.ok(how, 'the server closes the connection');
+      const { responses } = c.parsed();
+      assert.equal(responses.length, 1, `one answer, got ${responses.map((r) => r.status)}`);
+      assert.equal(responses[0].status, 201);
+      const list = await request(srv, 'GET', `/notifications?limit=10&${authQuery(await tokenFor(srv, 'sub', 'u'), 'u')}`);
+      assert.ok(!list.body.includes('must-not-be-taken'), 'the request after the close was not published');
+      await assertServing(srv, 'after a closing publish');
+    } finally { await finish(srv); }
+  });
+});
