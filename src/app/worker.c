@@ -221,10 +221,16 @@ static void handle(worker_t *w, wmsg_t *m, bool deliver)
     if (deliver) {
         conn_t *c = m->slot->c;
         bool page = m->flags & REPLAY_FILL_PAGE;
-        if (page && conn_alive(c) && c->replay)
-            replay_page_done(c, m->flags & CONN_FILL_KEEP, m->flags & REPLAY_FILL_RESET, m->arg);
+        bool end = m->flags & CONN_FILL_END;
+        bool keep = m->flags & CONN_FILL_KEEP;
+        /* A page decides with the stream's state whether more follow; a closed stream has none. */
+        if (page && end) replay_stop(c);
+        else if (page)
+            keep = c->state != CONN_CLOSED && c->replay &&
+                   replay_page_done(c, keep, m->flags & REPLAY_FILL_RESET, m->arg);
         bool answer = !page && c->state == CONN_REQUEST;
-        conn_slot_fill(m->slot, fill_frames(m), m->n, m->flags & (CONN_FILL_KEEP | CONN_FILL_END));
+        conn_slot_fill(m->slot, fill_frames(m), m->n,
+                       (keep ? CONN_FILL_KEEP : 0) | (end ? CONN_FILL_END : 0));
         /* A publisher's 201 leaves before the fan-out it caused, so its next event is
          * on its way while the subscribers' writes go out (and they batch up more). */
         if (answer) conn_flush(c);
@@ -312,8 +318,9 @@ static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
         return;
     }
     /* Output left for fairness: an active idle watcher makes the loop poll without sleeping. */
-    if (!list_empty(&w->own.pending)) ev_idle_start(w->own.loop, &w->spin_w);
+    if (!list_empty(&w->own.pending) || w->own.fed) ev_idle_start(w->own.loop, &w->spin_w);
     else ev_idle_stop(w->own.loop, &w->spin_w);
+    w->own.fed = false;
 }
 
 static void on_spin(struct ev_loop *loop, ev_idle *i, int revents)

@@ -276,6 +276,9 @@ int http_reader_parse(http_reader_t *r, char *buf, size_t *len, http_request_t *
         if (got == 0) break;
     }
     r->base = NULL;
+    /* http-parser takes a request line without a version as HTTP/0.9 and waits for a head. */
+    if (!r->headers_done && r->url.off != UNSET && r->parser.http_major == 0 && r->parser.http_minor == 9)
+        return fail(r, 400, status);
     if (!r->complete) {
         if (r->parser.upgrade && r->headers_done) return fail(r, 400, status); /* CONNECT and the like */
         if (!r->headers_done && (size_t)(r->parsed - r->start) > r->lim->max_header_bytes)

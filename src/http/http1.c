@@ -22,14 +22,20 @@ static bool answers_over(const conn_t *c)
            c->holes >= HTTP1_MAX_SLOTS;
 }
 
+/* Whether request bytes wait that no socket event will announce. */
+static bool bytes_buffered(conn_t *c)
+{
+    return (c->hr && c->rlen > c->hr->parsed) || c->tx->pending(c) > 0;
+}
+
 void http1_update_reading(conn_t *c)
 {
     if (c->state != CONN_REQUEST || !conn_alive(c)) return;
     bool over = answers_over(c);
     if (over == c->read_paused) return;
     c->read_paused = over;
-    conn_watch_input(c, !over);
-    if (!over && c->hr && c->rlen > c->hr->parsed) conn_feed_input(c);
+    conn_watch_input(c, !over && !c->peer_closed);
+    if (!over && (bytes_buffered(c) || c->peer_closed)) conn_feed_input(c);
     /* Paused, the client owes us reads, not a request: the idle deadline applies. */
     const config_t *cfg = c->own->cfg;
     if (!over && c->hr && c->rlen > c->hr->start)
@@ -108,12 +114,17 @@ static size_t read_room(conn_t *c, size_t limit, const http_limits_t *lim)
 
 void http1_read(conn_t *c, const http_limits_t *lim, http1_dispatch_fn dispatch)
 {
+    if (!conn_alive(c)) { /* the last request was taken: no new one */
+        conn_watch_input(c, false);
+        return;
+    }
     const config_t *cfg = c->own->cfg;
     size_t limit = (size_t)cfg->max_header_bytes + (size_t)cfg->max_body_bytes + READ_CHUNK;
     /* First the requests left in the buffer while reading was paused. */
     int handled = process_requests(c, dispatch);
-    for (int reads = 0; reads < READS_PER_WAKE && c->state == CONN_REQUEST && conn_alive(c) &&
-                        !answers_over(c);
+    int reads = 0;
+    for (; reads < READS_PER_WAKE && c->state == CONN_REQUEST && conn_alive(c) && !answers_over(c) &&
+           !c->peer_closed;
          reads++) {
         size_t room = read_room(c, limit, lim);
         if (room == 0) { /* only a request over every limit fills it: the parser says which */
@@ -123,20 +134,31 @@ void http1_read(conn_t *c, const http_limits_t *lim, http1_dispatch_fn dispatch)
         ssize_t n = c->tx->read(c, c->rbuf + c->rlen, room);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-        if (n <= 0) {
-            conn_doom(c, n == 0 ? "client closed" : "read error");
+        if (n < 0) {
+            conn_doom(c, "read error");
             return;
+        }
+        if (n == 0) { /* a half-close: what it sent is still answered (scripts send, then shut) */
+            c->peer_closed = true;
+            conn_watch_input(c, false);
+            break;
         }
         c->rlen += (uint32_t)n;
         handled += process_requests(c, dispatch);
     }
     if (c->state != CONN_REQUEST || c->doomed) return;
+    if (c->peer_closed && !answers_over(c)) { /* every complete request it sent is taken */
+        if (c->qlen == 0) conn_doom(c, "client closed");
+        else conn_end(c);
+        return;
+    }
     c->read_paused = false;
     http1_update_reading(c); /* over the bound: stop reading until answers drain */
+    if (reads == READS_PER_WAKE && !c->read_paused && c->tx->pending(c) > 0)
+        conn_feed_input(c); /* TLS holds more already: no socket event will say so */
     bool buffered = c->hr && c->rlen > c->hr->start;
-    if (c->close_after_write) {
-        /* The answer is on its way; lingering has its own deadline. */
-        conn_set_timer(c, WAIT_NONE, 0);
+    if (c->close_after_write || c->peer_closed) {
+        /* the last answer's deadline was set as c stopped taking requests, or the peer is gone */
     } else if (!buffered && handled == 0) {
         /* No request bytes yet (a TLS handshake in progress): the deadline already running holds. */
     } else if (!buffered) {

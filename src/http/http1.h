@@ -20,7 +20,9 @@ typedef void (*http1_dispatch_fn)(conn_t *c, const http_request_t *req);
  * (at most head + body limits + 4 KiB), parses it with lim's limits and hands each
  * complete request, in order, to dispatch, while the answers waiting on c stay
  * under their bound. A malformed request is answered (400, 413, 431, 501, 505) and
- * the connection closes after it. Keeps c's request and idle deadlines.
+ * the connection closes after it. After a half-close (EOF) the complete requests
+ * it sent are answered before it closes; nothing is read after a request without
+ * keep-alive. Keeps c's request and idle deadlines.
  */
 void http1_read(conn_t *c, const http_limits_t *lim, http1_dispatch_fn dispatch);
 

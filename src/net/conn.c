@@ -70,11 +70,18 @@ static void plain_release(conn_t *c)
     (void)c;
 }
 
+static size_t plain_pending(conn_t *c)
+{
+    (void)c;
+    return 0;
+}
+
 const transport_ops_t conn_plain_ops = {
     .read = plain_read,
     .writev = plain_writev,
     .shutdown = plain_shutdown,
     .release = plain_release,
+    .pending = plain_pending,
 };
 
 conn_t *conn_new(conn_owner_t *o, int fd, const char *ip, void *tls)
@@ -125,9 +132,27 @@ void conn_watch_input(conn_t *c, bool on)
     watch(c, &c->rio, on);
 }
 
+/*
+ * Runs the read callback on the next loop round: for requests already buffered
+ * (in the reader's buffer or, with TLS, in the transport), which no socket event
+ * announces. The owner polls without sleeping while such a round is due (fed).
+ */
 void conn_feed_input(conn_t *c)
 {
     ev_feed_event(c->own->loop, &c->rio, EV_READ);
+    c->own->fed = true;
+}
+
+/*
+ * The connection will take no more requests: its answer is the last. Reading stops
+ * (a client that keeps sending must not spin the loop) and the client has the idle
+ * deadline to read what is left; lingering then has its own.
+ */
+static void stop_taking(conn_t *c)
+{
+    if (c->state != CONN_REQUEST) return;
+    watch(c, &c->rio, false);
+    conn_set_timer(c, WAIT_IDLE, c->own->cfg->idle_timeout);
 }
 
 static void schedule_write(conn_t *c)
@@ -252,7 +277,10 @@ void conn_slot_fill(conn_slot_t *s, frame_t **frames, size_t n, int flags)
     c->qhead = 0;
     c->qlen = k;
     if (!keep) slot_free(c, s, true);
-    if (flags & CONN_FILL_END) c->close_after_write = true;
+    if (flags & CONN_FILL_END) {
+        c->close_after_write = true;
+        stop_taking(c);
+    }
     schedule_write(c);
     update_reading(c);
 }
@@ -282,6 +310,7 @@ void conn_end(conn_t *c)
 {
     if (c->state == CONN_CLOSED || c->doomed) return;
     c->close_after_write = true;
+    stop_taking(c);
     schedule_write(c);
 }
 

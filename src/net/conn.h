@@ -47,6 +47,8 @@ typedef struct transport_ops {
     void (*shutdown)(struct conn *c);
     /** Frees the transport's state; the fd is closed by the caller. */
     void (*release)(struct conn *c);
+    /** Bytes the transport holds already read from the socket (TLS records), 0 for TCP. */
+    size_t (*pending)(struct conn *c);
 } transport_ops_t;
 
 extern const transport_ops_t conn_plain_ops;
@@ -89,7 +91,7 @@ typedef struct conn_owner_ops {
 /**
  * One loop's connections, as they see their owner: the loop, the settings, the
  * lists they link into and the owner's hooks. The owner embeds it and fills it
- * before its first connection; read-only afterwards but for the lists.
+ * before its first connection; read-only afterwards but for the lists and fed.
  */
 typedef struct conn_owner {
     struct ev_loop *loop;
@@ -104,6 +106,7 @@ typedef struct conn_owner {
     list_node_t head_wait;  /* reading a request, oldest first */
     list_node_t idle_wait;  /* idle keep-alive, oldest first */
     list_node_t linger;     /* answered and half-closed, draining input */
+    bool fed; /* an input handler was fed for the next round: the owner polls, not sleeps */
 } conn_owner_t;
 
 /** Starts the owner's lists; the caller sets every other field. */
@@ -145,6 +148,7 @@ typedef struct conn {
     bool read_paused;    /* the reader stopped reading: too many answers wait */
     bool parked;         /* the reader waits for the output to be written before it reads on */
     bool last_request;   /* a request without keep-alive was taken: nothing after it is read */
+    bool peer_closed;    /* the client half-closed: what it sent is answered, nothing more is read */
     const char *doomed;  /* why it must close; closed by the owner before it sleeps */
     ev_io rio, wio;
     list_node_t link;    /* owner->conns, then owner->closing */
@@ -248,7 +252,10 @@ void conn_set_timer(conn_t *c, enum conn_wait kind, double secs);
 /** Starts or stops watching c for input (never on a connection that is doomed or closed). */
 void conn_watch_input(conn_t *c, bool on);
 
-/** Makes the loop run c's input handler once more, even with no new bytes. */
+/**
+ * Makes the loop run c's input handler once more, even with no new bytes (requests
+ * already buffered, which no socket event announces), and sets the owner's fed.
+ */
 void conn_feed_input(conn_t *c);
 
 /** Called once a second by the owner: handles connections whose deadline passed. */

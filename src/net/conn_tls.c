@@ -94,6 +94,12 @@ static void tls_shutdown(conn_t *c)
     shutdown(c->fd, SHUT_WR);
 }
 
+static size_t tls_pending(conn_t *c)
+{
+    int n = c->tls ? SSL_pending(c->tls) : 0;
+    return n > 0 ? (size_t)n : 0;
+}
+
 static void tls_release(conn_t *c)
 {
     SSL_free(c->tls);
@@ -105,6 +111,7 @@ const transport_ops_t conn_tls_ops = {
     .writev = tls_writev,
     .shutdown = tls_shutdown,
     .release = tls_release,
+    .pending = tls_pending,
 };
 
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,

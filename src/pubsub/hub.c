@@ -90,7 +90,7 @@ static size_t walk(hub_t *h, list_node_t *head, frame_t *f, bool check_type)
     list_for_each_safe(pos, tmp, head)
     {
         sub_t *s = container_of(pos, hub_node_t, link)->sub;
-        if (s->floor && f->id <= s->floor) continue; /* the client had it before it resumed here */
+        if (s->replaying || (s->floor && f->id <= s->floor)) continue; /* replayed, or already had */
         if (check_type && s->strict && f->type && !sub_wants_type(s, f->type)) continue;
         h->deliver(s->owner, f);
         n++;

@@ -12,6 +12,7 @@
 #include "sub.h"
 
 struct replay {
+    const shard_t *sh; /* its loop's: how far the live feed has gone */
     store_t *store;    /* where the pages come from */
     conn_slot_t *slot; /* the place of the pages, before the live feed */
     uint64_t after;    /* the next page starts after this id */
@@ -109,15 +110,32 @@ static void on_rows(void *arg, const store_page_t *pg, int err)
     free(rq);
 }
 
+void replay_stop(conn_t *c)
+{
+    if (!c->replay) return;
+    replay_free(c->replay);
+    c->replay = NULL;
+    c->sub->replaying = false;
+}
+
+/* Ends the catch-up: the slot takes what it has, the stream goes live (or is ending). */
+static void finish(conn_t *c)
+{
+    replay_free(c->replay);
+    c->replay = NULL;
+    c->sub->replaying = false;
+}
+
 /* Reads the next page, sized by the room left in the client's queue. */
 static void read_page(conn_t *c, bool first)
 {
     replay_t *r = c->replay;
     store_t *st = r->store;
     sub_t *s = c->sub;
+    /* Live events wait in the store while the stream catches up, so a page may take
+     * all the room left in the client's queue. */
     size_t cap = c->own->max_queue_bytes, held = c->qbytes + c->reserved;
-    /* Half the room: the live feed queues behind the page meanwhile and needs the rest. */
-    size_t budget = held < cap ? (cap - held) / 2 : 0;
+    size_t budget = held < cap ? cap - held : 0;
     if (budget > REPLAY_PAGE_BYTES) budget = REPLAY_PAGE_BYTES;
     page_req_t *rq = xmalloc(sizeof *rq);
     *rq = (page_req_t){.log = c->own->log, .slot = r->slot, .ip = c->ip, .after = r->after,
@@ -133,21 +151,36 @@ static void read_page(conn_t *c, bool first)
         log_warn(c->own->log, "replay refused ip=%s reason=%s", c->ip,
                  rc == SSE_EFULL ? "store-busy" : "stopping");
         free(rq);
-        conn_slot_fill(r->slot, NULL, 0, CONN_FILL_END); /* the client reconnects and resumes */
-        replay_free(c->replay);
-        c->replay = NULL;
+        conn_slot_t *slot = r->slot;
+        finish(c);
+        conn_slot_fill(slot, NULL, 0, CONN_FILL_END); /* the client reconnects and resumes */
     }
 }
 
 void replay_begin(shard_t *sh, conn_t *c, uint64_t last_id)
 {
+    store_t *st = sh->store;
+    store_bounds_t b;
+    st->ops->bounds(st, &b);
+    if (last_id > b.latest) {
+        /* Never given: latest grows before any fan-out, so this holds for every loop.
+         * The reset names where this loop's live feed takes over; nothing is skipped. */
+        frame_t *f = reset_frame(&b, sh->last_seen_id);
+        bool sent = conn_send(c, f);
+        frame_unref(f);
+        if (sent) c->sub->floor = sh->last_seen_id;
+        return;
+    }
     replay_t *r = xcalloc(1, sizeof *r);
-    r->store = sh->store;
+    r->sh = sh;
+    r->store = st;
     r->after = last_id;
     r->upto = sh->last_seen_id;
     /* Ids at or below the resume point may still come live on this loop, when the
      * client saw them on another that was ahead of this one: they must not come twice. */
     c->sub->floor = last_id;
+    /* Live events are not queued while the stream catches up: pages reach them instead. */
+    c->sub->replaying = true;
     c->replay = r;
     read_page(c, true);
 }
@@ -157,20 +190,41 @@ void replay_next(conn_t *c, const conn_slot_t *at)
     replay_t *r = c->replay;
     if (!r->want_next || at != r->slot) return;
     r->want_next = false;
+    if (!conn_alive(c)) { /* ending (evicted, token expired): let the queue run out */
+        conn_slot_t *slot = r->slot;
+        finish(c);
+        conn_slot_fill(slot, NULL, 0, 0);
+        return;
+    }
     read_page(c, false);
 }
 
-void replay_page_done(conn_t *c, bool more, bool reset, uint64_t after)
+bool replay_page_done(conn_t *c, bool more, bool reset, uint64_t after)
 {
     replay_t *r = c->replay;
-    if (reset) c->sub->floor = after; /* the reset stands for everything up to here; the rest is live */
-    if (more) {
+    if (!conn_alive(c)) { /* ending: no more pages, the slot is freed with this one */
+        finish(c);
+        return false;
+    }
+    if (reset) { /* the reset stands for everything up to here */
+        c->sub->floor = after;
+        r->after = after;
+    } else if (more) {
         r->after = after;
         r->want_next = true;
-        return;
+        return true;
+    } else if (r->upto > r->after) { /* never back: the resume point may be ahead of this loop */
+        r->after = r->upto;
     }
-    replay_free(r);
-    c->replay = NULL;
+    /* The range is done; events fanned out meanwhile were held back: read them too. */
+    uint64_t newest = r->sh->last_seen_id;
+    if (newest > r->upto && newest > r->after) {
+        r->upto = newest;
+        r->want_next = true;
+        return true;
+    }
+    finish(c);
+    return false;
 }
 
 void replay_free(replay_t *r)

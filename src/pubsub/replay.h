@@ -41,9 +41,14 @@ void replay_next(conn_t *c, const conn_slot_t *at);
 /**
  * Called by the connection's owner when a page arrives, before it fills the slot:
  * more tells another page follows after id after; reset that the page is the
- * reset event (after then names the id where the live feed takes over).
+ * reset event (after then names the id where the live feed takes over). Returns
+ * whether the slot stays for another page: events fanned out while the stream
+ * caught up are read from the history too, until it has caught up with its loop.
  */
-void replay_page_done(conn_t *c, bool more, bool reset, uint64_t after);
+bool replay_page_done(conn_t *c, bool more, bool reset, uint64_t after);
+
+/** Abandons the catch-up of c (its stream is ending); the slot is left to its last fill. */
+void replay_stop(conn_t *c);
 
 void replay_free(replay_t *r);
 

@@ -19,6 +19,7 @@ import {
   allNotifications, authQuery, evs, idsOf, keepAlivePublisher, publishAll, subscribe,
 } from './lib/history.mjs';
 import { rawConn, rssKiB, writeBytewise } from './lib/raw.mjs';
+import { httpsRequest, makeCert, startTlsServer, tlsConnect, tlsTempDir } from './lib/tls.mjs';
 
 const nowSec = () => Math.floor(Date.now() / 1000);
 
@@ -766,6 +767,135 @@ describe('a request that closes the connection', () => {
       const list = await request(srv, 'GET', `/notifications?limit=10&${authQuery(await tokenFor(srv, 'sub', 'u'), 'u')}`);
       assert.ok(!list.body.includes('must-not-be-taken'), 'the request after the close was not published');
       await assertServing(srv, 'after a closing publish');
+    } finally { await finish(srv); }
+  });
+});
+
+// ------------------------------------------------ found by an attacker's review ----
+
+describe('clients that stop reading or half-close', () => {
+  test('a client that never reads its last answer is closed by the idle deadline, even while it keeps sending', { timeout: 30000 }, async () => {
+    const srv = await startServer({ env: { SSE_IDLE_TIMEOUT: 2, SSE_HEADER_TIMEOUT: 2 } });
+    try {
+      const c = rawConn(srv.port, { read: false });
+      await c.connected;
+      c.sock.setNoDelay(true);
+      // Enough answers to fill the socket buffers, then a request that closes the connection.
+      for (let i = 0; i < 12; i++) { await c.write(Buffer.from('GET /example HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(40))); await sleep(100); }
+      await c.write(Buffer.from('GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+      await sleep(300);
+      for (let i = 0; i < 5; i++) { await c.write(Buffer.from('Z')); await sleep(200); }
+      await sleep(3000); // past the idle deadline; then read what is left, up to the close
+      c.sock.resume();
+      const gone = await c.closed(8000);
+      assert.ok(gone, 'the server gave up on the connection');
+      await assertServing(srv, 'after the non-reading client');
+    } finally { await finish(srv); }
+  });
+
+  test('a request followed by a half-close still gets its answer, and a publish its 201', { timeout: 20000 }, async () => {
+    const srv = await startServer({});
+    try {
+      const pub = await tokenFor(srv, 'pub');
+      for (const [what, bytes] of [
+        ['healthz', rawRequest({ path: '/healthz' })],
+        ['publish', broadcastReq(pub, { content: 'half-closed' })],
+        ['two pipelined', Buffer.concat([broadcastReq(pub, { content: 'hc1' }), rawRequest({ path: '/healthz' })])],
+      ]) {
+        const c = rawConn(srv.port);
+        await c.connected;
+        await c.write(bytes);
+        c.sock.end(); // FIN: nothing more will be sent
+        await c.closed(5000);
+        const { responses } = c.parsed();
+        assert.ok(responses.length >= 1, `${what}: got ${JSON.stringify(c.buf.toString('latin1').slice(0, 120))}`);
+        assert.ok([200, 201].includes(responses[0].status), `${what}: status ${responses[0].status}`);
+        if (what === 'two pipelined') assert.deepEqual(responses.map((r) => r.status), [201, 200]);
+      }
+      await assertServing(srv, 'after half-closed clients');
+    } finally { await finish(srv); }
+  });
+});
+
+describe('resets while events are published', () => {
+  test('a resume from an id never given or long trimmed: the reset, then every later id once, in order', { timeout: 60000 }, async () => {
+    const srv = await startServer({ env: { SSE_HISTORY_MAX_EVENTS: 20, SSE_WORKERS: 2 } });
+    try {
+      const pub = await tokenFor(srv, 'pub');
+      const sub = await tokenFor(srv, 'sub', 'racer');
+      await publishAll(srv, pub, Array.from({ length: 60 }, (_, i) => ({ content: `old-${i}` })));
+      let stop = false;
+      const publisher = (async () => {
+        const p = keepAlivePublisher(srv, pub);
+        try { while (!stop) await p.post({ content: 'live' }); } finally { p.close(); }
+      })();
+      const bad = [];
+      try {
+        for (const lastId of ['-5', '999999999', '18446744073709551616', '1']) {
+          for (let k = 0; k < 8; k++) {
+            const s = await subscribe(srv, sub, 'racer', { lastId });
+            await sleep(150);
+            s.close();
+            const e = evs(s);
+            if (lastId === '1' && e[0]?.event !== 'reset') continue; // not trimmed yet
+            assert.equal(e[0]?.event, 'reset', `${lastId}: first frame ${JSON.stringify(e[0])}`);
+            const r = Number(e[0].id);
+            const rest = e.slice(1).map((x) => Number(x.id));
+            if (rest.length && rest[0] !== r + 1) bad.push(`${lastId}: reset ${r} then ${rest.slice(0, 3)}`);
+            for (let i = 1; i < rest.length; i++) if (rest[i] !== rest[i - 1] + 1) { bad.push(`${lastId}: gap or repeat ${rest.slice(i - 1, i + 1)}`); break; }
+          }
+        }
+      } finally { stop = true; await publisher; }
+      assert.deepEqual(bad, []);
+      await assertServing(srv, 'after racing resets');
+    } finally { await finish(srv); }
+  });
+});
+
+describe('a stream that ends during its replay', () => {
+  test('evicted while catching up: it is closed, not left open and silent', { timeout: 40000 }, async () => {
+    const srv = await startServer({ env: { SSE_MAX_STREAMS_PER_USER: 1, SSE_STREAM_SNDBUF: 4096 } });
+    try {
+      const pub = await tokenFor(srv, 'pub');
+      const sub = await tokenFor(srv, 'sub', 'evictee');
+      await publishAll(srv, pub, Array.from({ length: 3000 }, () => ({ content: 'y'.repeat(1000) })));
+      const slow = rawConn(srv.port, { read: false });
+      await slow.connected;
+      await slow.write(rawRequest({ path: `/events?${authQuery(sub, 'evictee')}`, headers: { 'Last-Event-ID': '0' } }));
+      await sleep(500);
+      const fresh = await subscribe(srv, sub, 'evictee');
+      await sleep(200);
+      slow.sock.resume(); // read again: what was queued, then the end
+      const how = await slow.closed(10000);
+      assert.ok(how, `the evicted stream ended; server log:\n${tail(srv, 12)}`);
+      fresh.close();
+      await assertServing(srv, 'after an eviction during a replay');
+    } finally { await finish(srv); }
+  });
+});
+
+describe('TLS records that hold more requests than are read at once', () => {
+  test('30 pipelined publishes in one TLS write, past the 16 answers in preparation: all 30 answered', { timeout: 30000 }, async () => {
+    const dir = tlsTempDir();
+    const pair = makeCert(dir, 'srv');
+    const srv = await startTlsServer(pair, {});
+    try {
+      const login = await httpsRequest(srv.port, 'POST', '/login', { ca: pair.cert, body: { username: ACCOUNTS.pub.username, password: ACCOUNTS.pub.password } });
+      const pub = login.json.token;
+      for (const size of [512, 500, 777]) {
+        const one = broadcastOfSize(pub, size, `tls-${size}`);
+        const s = await tlsConnect(srv.port, { ca: pair.cert });
+        let buf = Buffer.alloc(0);
+        s.on('data', (d) => { buf = Buffer.concat([buf, d]); });
+        s.write(Buffer.concat(Array.from({ length: 30 }, () => one)));
+        for (let i = 0; i < 200 && parseResponses(buf).responses.length < 30; i++) await sleep(25);
+        s.destroy();
+        const statuses = parseResponses(buf).responses.map((r) => r.status);
+        assert.equal(statuses.length, 30, `${size}-byte requests: ${statuses.length} answers`);
+        assert.ok(statuses.every((x) => x === 201), `${size}: ${statuses}`);
+      }
+      await assertServing(srv, 'after pipelined TLS publishes').catch(() => {}); // plain /healthz is not served on a TLS port
+      assertAlive(srv, 'after pipelined TLS publishes');
     } finally { await finish(srv); }
   });
 });

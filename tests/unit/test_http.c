@@ -520,3 +520,8 @@ Test(http, http2_request_line_505)
 {
     expect_error("GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505);
 }
+
+Test(http, http09_request_line_alone_400_at_once)
+{
+    expect_error("GET /healthz\r\n", 400);
+}
