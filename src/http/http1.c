@@ -152,8 +152,11 @@ void http1_read(conn_t *c, const http_limits_t *lim, http1_dispatch_fn dispatch)
         else conn_end(c);
         return;
     }
-    c->read_paused = false;
-    http1_update_reading(c); /* over the bound: stop reading until answers drain */
+    /* Reading follows the bound from here, whatever paused it before (a parked request
+     * that was answered, say): on under it, off over it with the idle deadline. */
+    c->read_paused = answers_over(c);
+    conn_watch_input(c, !c->read_paused);
+    if (c->read_paused) conn_set_timer(c, WAIT_IDLE, c->own->cfg->idle_timeout);
     if (reads == READS_PER_WAKE && !c->read_paused && c->tx->pending(c) > 0)
         conn_feed_input(c); /* TLS holds more already: no socket event will say so */
     bool buffered = c->hr && c->rlen > c->hr->start;

@@ -193,6 +193,7 @@ void replay_next(conn_t *c, const conn_slot_t *at)
     if (!conn_alive(c)) { /* ending (evicted, token expired): let the queue run out */
         conn_slot_t *slot = r->slot;
         finish(c);
+        conn_slot_rearm(slot, 0); /* a kept slot is owed no fill: arm it, then fill it empty */
         conn_slot_fill(slot, NULL, 0, 0);
         return;
     }
