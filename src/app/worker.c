@@ -162,7 +162,7 @@ static void on_stop_grace(struct ev_loop *loop, ev_timer *t, int revents)
     (void)loop, (void)revents;
     worker_t *w = t->data;
     list_node_t *pos, *tmp;
-    list_for_each_safe(pos, tmp, &w->own.conns) conn_doom(container_of(pos, conn_t, link), "server stopping");
+    list_for_each_safe(pos, tmp, &w->own.conns) conn_doom(container_of(pos, conn_t, link), CONN_WHY_STOPPING);
 }
 
 static void end_connections(worker_t *w)
@@ -268,7 +268,7 @@ static void close_doomed(worker_t *w)
 {
     while (!list_empty(&w->own.doomed)) {
         conn_t *c = container_of(w->own.doomed.next, conn_t, pending);
-        conn_close(c, c->doomed); /* unlinks it from the list */
+        conn_close(c, conn_why_name(c->doomed)); /* unlinks it from the list */
     }
 }
 

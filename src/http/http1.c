@@ -135,7 +135,7 @@ void http1_read(conn_t *c, const http_limits_t *lim, http1_dispatch_fn dispatch)
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
         if (n < 0) {
-            conn_doom(c, "read error");
+            conn_doom(c, CONN_WHY_READ_ERROR);
             return;
         }
         if (n == 0) { /* a half-close: what it sent is still answered (scripts send, then shut) */
@@ -148,7 +148,7 @@ void http1_read(conn_t *c, const http_limits_t *lim, http1_dispatch_fn dispatch)
     }
     if (c->state != CONN_REQUEST || c->doomed) return;
     if (c->peer_closed && !answers_over(c)) { /* every complete request it sent is taken */
-        if (c->qlen == 0) conn_doom(c, "client closed");
+        if (c->qlen == 0) conn_doom(c, CONN_WHY_CLIENT_CLOSED);
         else conn_end(c);
         return;
     }

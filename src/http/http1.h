@@ -10,7 +10,7 @@
 /** Answers waiting on a request connection, in bytes, past which its requests are not read. */
 #define HTTP1_ANSWER_BYTES (256 * 1024)
 /** Answers in preparation on one connection at most; past it its requests are not read. */
-#define HTTP1_MAX_SLOTS 16
+#define HTTP1_MAX_SLOTS 64
 
 /** Answers one parsed request on c (or turns c into a stream); the route table. */
 typedef void (*http1_dispatch_fn)(conn_t *c, const http_request_t *req);

@@ -107,10 +107,21 @@ bool conn_alive(const conn_t *c)
     return !c->doomed && c->state != CONN_CLOSED && c->state != CONN_LINGER && !c->close_after_write;
 }
 
-void conn_doom(conn_t *c, const char *why)
+const char *conn_why_name(int why)
+{
+    static const char *const names[] = {
+        [CONN_WHY_NONE] = "closed",           [CONN_WHY_SLOW] = "slow subscriber",
+        [CONN_WHY_WRITE_ERROR] = "write error", [CONN_WHY_READ_ERROR] = "read error",
+        [CONN_WHY_CLIENT_CLOSED] = "client closed", [CONN_WHY_TIMEOUT] = "timeout",
+        [CONN_WHY_STOPPING] = "server stopping",
+    };
+    return why >= 0 && why < (int)ARRAY_LEN(names) ? names[why] : "closed";
+}
+
+void conn_doom(conn_t *c, enum conn_why why)
 {
     if (c->doomed || c->state == CONN_CLOSED) return;
-    c->doomed = why;
+    c->doomed = (uint8_t)why; /* never CONN_WHY_NONE */
     ev_io_stop(c->own->loop, &c->rio);
     ev_io_stop(c->own->loop, &c->wio);
     list_unlink(&c->pending);
@@ -230,7 +241,7 @@ void conn_slot_rearm(conn_slot_t *s, size_t reserve)
 {
     conn_t *c = s->c;
     s->reserve = (uint32_t)reserve;
-    c->reserved += reserve;
+    c->reserved += (uint32_t)reserve;
     c->async++;
     update_reading(c);
 }
@@ -298,7 +309,7 @@ bool conn_send(conn_t *c, frame_t *f)
     size_t held = c->qbytes + c->reserved;
     if (c->state == CONN_STREAM && held > 0 && held + f->len > c->own->max_queue_bytes) {
         log_warn(c->own->log, "drop ip=%s queued=%zu reason=slow-subscriber", c->ip, held);
-        conn_doom(c, "slow subscriber");
+        conn_doom(c, CONN_WHY_SLOW);
         return false;
     }
     q_push(c, frame_ref(f));
@@ -356,7 +367,7 @@ bool conn_flush(conn_t *c)
         if (w < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-            conn_doom(c, "write error");
+            conn_doom(c, CONN_WHY_WRITE_ERROR);
             return false;
         }
         budget = (size_t)w >= budget ? 0 : budget - (size_t)w;
@@ -479,7 +490,7 @@ static void drain(conn_t *c)
         if (n > 0) continue;
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-        conn_doom(c, n == 0 ? "client closed" : "read error");
+        conn_doom(c, n == 0 ? CONN_WHY_CLIENT_CLOSED : CONN_WHY_READ_ERROR);
         return;
     }
 }
@@ -505,7 +516,7 @@ static void sweep_list(list_node_t *list, ev_tstamp now)
         enum conn_wait kind = c->wait;
         conn_set_timer(c, WAIT_NONE, 0);
         if (kind == WAIT_HEAD && conn_alive(c) && c->own->ops->on_head_timeout(c)) continue;
-        conn_doom(c, "timeout");
+        conn_doom(c, CONN_WHY_TIMEOUT);
     }
 }
 

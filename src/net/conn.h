@@ -137,6 +137,20 @@ typedef struct conn_slot {
  * and returns false; its owner closes doomed connections before it sleeps, and
  * frees closed ones once no other thread owes them an answer.
  */
+/** Why a connection was doomed (conn_why_name() gives the word the log uses). */
+enum conn_why {
+    CONN_WHY_NONE,
+    CONN_WHY_SLOW,         /* its queue would pass its cap */
+    CONN_WHY_WRITE_ERROR,
+    CONN_WHY_READ_ERROR,
+    CONN_WHY_CLIENT_CLOSED,
+    CONN_WHY_TIMEOUT,
+    CONN_WHY_STOPPING,
+};
+
+/** The log word for a conn_why. */
+const char *conn_why_name(int why);
+
 typedef struct conn {
     conn_owner_t *own;
     int fd;
@@ -149,7 +163,7 @@ typedef struct conn {
     bool parked;         /* the reader waits for the output to be written before it reads on */
     bool last_request;   /* a request without keep-alive was taken: nothing after it is read */
     bool peer_closed;    /* the client half-closed: what it sent is answered, nothing more is read */
-    const char *doomed;  /* why it must close; closed by the owner before it sleeps */
+    uint8_t doomed;      /* why it must close (enum conn_why); closed by the owner before it sleeps */
     ev_io rio, wio;
     list_node_t link;    /* owner->conns, then owner->closing */
     list_node_t pending; /* owner->pending while output waits; owner->doomed once doomed */
@@ -161,10 +175,10 @@ typedef struct conn {
     struct http_reader *hr; /* the parse of the request in rbuf; allocated with rbuf */
     frame_t **q;
     uint32_t qhead, qlen, qcap, qoff;
-    size_t qbytes;   /* bytes queued and not yet written */
-    size_t reserved; /* bytes reserved by open slots */
-    uint16_t holes;  /* open slots in q */
-    uint16_t async;  /* slots another thread still has to fill */
+    size_t qbytes;     /* bytes queued and not yet written */
+    uint32_t reserved; /* bytes reserved by open slots (each at most a queue cap) */
+    uint16_t holes;    /* open slots in q */
+    uint16_t async;    /* slots another thread still has to fill */
     const transport_ops_t *tx;
     void *tls;      /* SSL *, when tx is TLS */
     struct sub *sub;       /* set for streams */
@@ -225,7 +239,7 @@ void conn_park(conn_t *c);
 bool conn_flush(conn_t *c);
 
 /** Marks c to be closed by its owner before it sleeps; idempotent. Stops its I/O now. */
-void conn_doom(conn_t *c, const char *why);
+void conn_doom(conn_t *c, enum conn_why why);
 
 /** True while c may still take output (not doomed, closed or ending). */
 bool conn_alive(const conn_t *c);

@@ -25,9 +25,9 @@ typedef struct sub {
     char **types;    /* ntypes names; none means every type (unless strict) */
     uint32_t ntypes;
     bool strict;     /* the token limits types: events for its user outside them are not sent */
+    bool replaying;  /* catching up from the history: live events come from there until done */
     int64_t exp;     /* the token's expiry (unix time); 0 = none */
     uint64_t floor;  /* live events with an id at or below this are not delivered (resume point) */
-    bool replaying;  /* catching up from the history: live events come from there until done */
     hub_node_t all;  /* in the hub's list of every sub */
     hub_node_t user_node;
     hub_node_t nodes[]; /* one per type, or one in the unfiltered list */

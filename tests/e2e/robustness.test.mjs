@@ -875,7 +875,7 @@ describe('a stream that ends during its replay', () => {
 });
 
 describe('TLS records that hold more requests than are read at once', () => {
-  test('30 pipelined publishes in one TLS write, past the 16 answers in preparation: all 30 answered', { timeout: 30000 }, async () => {
+  test('90 pipelined publishes in one TLS write, past the 64 answers in preparation: all 90 answered', { timeout: 30000 }, async () => {
     const dir = tlsTempDir();
     const pair = makeCert(dir, 'srv');
     const srv = await startTlsServer(pair, {});
@@ -887,11 +887,11 @@ describe('TLS records that hold more requests than are read at once', () => {
         const s = await tlsConnect(srv.port, { ca: pair.cert });
         let buf = Buffer.alloc(0);
         s.on('data', (d) => { buf = Buffer.concat([buf, d]); });
-        s.write(Buffer.concat(Array.from({ length: 30 }, () => one)));
-        for (let i = 0; i < 200 && parseResponses(buf).responses.length < 30; i++) await sleep(25);
+        s.write(Buffer.concat(Array.from({ length: 90 }, () => one)));
+        for (let i = 0; i < 200 && parseResponses(buf).responses.length < 90; i++) await sleep(25);
         s.destroy();
         const statuses = parseResponses(buf).responses.map((r) => r.status);
-        assert.equal(statuses.length, 30, `${size}-byte requests: ${statuses.length} answers`);
+        assert.equal(statuses.length, 90, `${size}-byte requests: ${statuses.length} answers`);
         assert.ok(statuses.every((x) => x === 201), `${size}: ${statuses}`);
       }
       await assertServing(srv, 'after pipelined TLS publishes').catch(() => {}); // plain /healthz is not served on a TLS port
