@@ -110,7 +110,8 @@ void api_events(api_ctx_t *a, conn_t *c, const http_request_t *req)
         return;
     }
     sub_t *sub = sub_new(c, id.user_id, (const char *const *)types, (uint32_t)ntypes, strict);
-    sub->exp = id.exp;
+    /* Unix time in 32 bits lasts until 2106; a later expiry is as good as none here. */
+    sub->exp = id.exp <= 0 ? 0 : id.exp > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)id.exp;
 
     char head[2048];
     size_t olen = 0;

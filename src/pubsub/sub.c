@@ -27,7 +27,7 @@ sub_t *sub_new(void *owner, const char *user, const char *const *all_types, uint
     size_t ptrs = ntypes * sizeof(char *);
     sub_t *s = xcalloc(1, head + ptrs + strbytes);
     s->owner = owner;
-    s->ntypes = ntypes;
+    s->ntypes = (uint8_t)ntypes;
     s->strict = strict;
     s->types = ntypes ? (char **)((char *)s + head) : NULL;
     char *p = (char *)s + head + ptrs;

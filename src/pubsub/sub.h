@@ -23,10 +23,10 @@ typedef struct sub {
     void *owner;
     char *user;      /* NULL when the stream has no user id */
     char **types;    /* ntypes names; none means every type (unless strict) */
-    uint32_t ntypes;
+    uint8_t ntypes;  /* at most SUB_MAX_TYPES */
     bool strict;     /* the token limits types: events for its user outside them are not sent */
     bool replaying;  /* catching up from the history: live events come from there until done */
-    int64_t exp;     /* the token's expiry (unix time); 0 = none */
+    uint32_t exp;    /* the token's expiry (unix time, until 2106); 0 = none */
     uint64_t floor;  /* live events with an id at or below this are not delivered (resume point) */
     hub_node_t all;  /* in the hub's list of every sub */
     hub_node_t user_node;
