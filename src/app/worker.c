@@ -257,8 +257,10 @@ static void on_wake(struct ev_loop *loop, ev_async *a, int revents)
 {
     (void)loop, (void)revents;
     worker_t *w = a->data;
-    drain_inbox(w, true);
+    /* The step is read before the inbox: main posts every answer and fan-out of the
+     * store's drain before it sets STOP_CLOSE, so all of them are in this drain. */
     int stop = atomic_load(&w->srv->stopping);
+    drain_inbox(w, true);
     if (stop >= STOP_DRAIN) begin_stop(w);
     if (stop >= STOP_CLOSE) end_connections(w);
 }
