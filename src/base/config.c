@@ -30,7 +30,7 @@ typedef struct setting {
 static const setting_t settings[] = {
     S("SSE_HOST", host, "0.0.0.0", "address to listen on"),
     I("SSE_PORT", port, "8080", 0, 65535, "port to listen on (0 picks a free one)"),
-    S("SSE_APP_KEY", app_key, NULL, "secret that signs tokens (HS256); required"),
+    S("SSE_APP_KEY", app_key, NULL, "secret that signs tokens (HS256); required, 32 bytes or more"),
     S("SSE_CLIENT_USERNAME", client_username, NULL, "subscriber account: name"),
     S("SSE_CLIENT_PASSWORD", client_password, NULL, "subscriber account: password"),
     S("SSE_BROADCASTER_USERNAME", broadcaster_username, NULL, "publisher account: name"),
@@ -367,7 +367,14 @@ int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN])
         }
     }
     if (!cfg->app_key || !*cfg->app_key) {
-        snprintf(err, SSE_ERR_LEN, "SSE_APP_KEY: must be set (the secret that signs tokens)");
+        snprintf(err, SSE_ERR_LEN, "SSE_APP_KEY: must be set (the secret that signs tokens); "
+                                   "make one with `openssl rand -hex 32`");
+        return SSE_EINVAL;
+    }
+    if (strlen(cfg->app_key) < CONFIG_MIN_APP_KEY) { /* a short HS256 secret can be guessed offline */
+        snprintf(err, SSE_ERR_LEN, "SSE_APP_KEY: must be at least %d bytes (got %zu); "
+                                   "make one with `openssl rand -hex 32`",
+                 CONFIG_MIN_APP_KEY, strlen(cfg->app_key));
         return SSE_EINVAL;
     }
     if (strcmp(cfg->db_sync, "normal") != 0 && strcmp(cfg->db_sync, "full") != 0) {

@@ -20,6 +20,8 @@ typedef struct account {
 #define CONFIG_MAX_ORIGINS 16
 /** Longest origin in ALLOWED_ORIGIN, and longest request Origin that is echoed. */
 #define CONFIG_MAX_ORIGIN_LEN 511
+/** Shortest SSE_APP_KEY: an HS256 secret as long as its SHA-256 output. */
+#define CONFIG_MIN_APP_KEY 32
 
 /** Every setting, filled by config_load(); read-only once the server runs. */
 typedef struct config {

@@ -63,6 +63,18 @@ describe('refusing to start', () => {
 
   test('without SSE_APP_KEY', () => refuse({ SSE_APP_KEY: null }, /SSE_APP_KEY/, 'no key'));
   test('with an empty SSE_APP_KEY', () => refuse({ SSE_APP_KEY: '' }, /SSE_APP_KEY/, 'empty key'));
+  test('with an SSE_APP_KEY shorter than 32 bytes: one line naming it and `openssl rand -hex 32`', () => {
+    const short = 'short-key-0123456789abcdef01234'; // 31 bytes
+    refuse({ SSE_APP_KEY: short }, /^ssehub: SSE_APP_KEY: must be at least 32 bytes \(got 31\); make one with `openssl rand -hex 32`$/, '31-byte key');
+    refuse({ SSE_APP_KEY: 'secret' }, /SSE_APP_KEY.*openssl rand -hex 32/, '6-byte key');
+    const r = runBinary([], { env: { SSE_APP_KEY: short }, defaults: true });
+    assert.ok(!r.stderr.includes(short), 'the key is not printed');
+  });
+
+  test('an SSE_APP_KEY of exactly 32 bytes starts', async () => {
+    const srv = await startServer({ env: { SSE_APP_KEY: 'k'.repeat(32), SSE_DB: 'off' } });
+    await srv.stopClean();
+  });
 
   test('without any account', () => refuse({
     SSE_CLIENT_USERNAME: null, SSE_CLIENT_PASSWORD: null,

@@ -46,7 +46,7 @@ static void setup(void)
 {
     clear_env();
     now = time(NULL);
-    load_into(&cfg, "SSE_APP_KEY=the-app-key\n"
+    load_into(&cfg, "SSE_APP_KEY=the-app-key-0123456789abcdef012345\n"
                     "SSE_CLIENT_USERNAME=client\nSSE_CLIENT_PASSWORD=cpass\n"
                     "SSE_BROADCASTER_USERNAME=broadcaster\nSSE_BROADCASTER_PASSWORD=bpass\n"
                     "SSE_ADMIN_USERNAME=admin\nSSE_ADMIN_PASSWORD=apass\n");
@@ -266,7 +266,7 @@ Test(auth, expired_token)
 Test(auth, token_signed_with_other_key)
 {
     config_t other;
-    load_into(&other, "SSE_APP_KEY=another-key\nSSE_CLIENT_USERNAME=client\nSSE_CLIENT_PASSWORD=x\n");
+    load_into(&other, "SSE_APP_KEY=another-key-0123456789abcdef012345\nSSE_CLIENT_USERNAME=client\nSSE_CLIENT_PASSWORD=x\n");
     char *t = issue_at(&other, "client", now, now + 3600);
     cr_assert_not_null(t);
     identity_t id;
@@ -298,7 +298,7 @@ Test(auth, other_hmac_alg_refused)
     cr_assert_eq(jwt_new(&j), 0);
     jwt_add_grant(j, "username", "admin");
     jwt_add_grant_int(j, "exp", (long)now + 3600);
-    jwt_set_alg(j, JWT_ALG_HS512, (const unsigned char *)"the-app-key", 11);
+    jwt_set_alg(j, JWT_ALG_HS512, (const unsigned char *)"the-app-key-0123456789abcdef012345", 34);
     char *t = jwt_encode_str(j);
     jwt_free(j);
     identity_t id;
@@ -344,7 +344,7 @@ Test(auth, token_without_exp_refused)
     jwt_t *j;
     cr_assert_eq(jwt_new(&j), 0);
     jwt_add_grant(j, "username", "admin");
-    jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)"the-app-key", 11);
+    jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)"the-app-key-0123456789abcdef012345", 34);
     char *t = jwt_encode_str(j);
     jwt_free(j);
     identity_t id;
