@@ -398,6 +398,10 @@ describe('SSE_TRUST_CLIENT_ID', () => {
   test('default 1: warning at start-up; a token without sub takes the wrapper id', async () => {
     const line = await srv.waitForLog(/SSE_TRUST_CLIENT_ID/, 2000);
     assert.match(line, /\bwarn/i, line);
+    // goSSE's cookie flow: the subscriber account logs in with the user's id.
+    const l = await login(srv, 'sub', uniq('gosse'));
+    assert.equal(l.status, 200, `${l.status} ${l.body}`);
+    assert.ok(l.cookie, 'the cookie is set');
     const id = uniq('legacy');
     const s = await openStream(srv, { path: `/events?token=${wrapped(subJwt, id)}` });
     await assertRoutedTo(srv, pubJwt, s, id);
@@ -423,6 +427,35 @@ describe('SSE_TRUST_CLIENT_ID', () => {
       assert.deepEqual(hits, [], 'warning printed with SSE_TRUST_CLIENT_ID=0');
     });
 
+    test('/login of a subscriber account with an id: 403 pointing to POST /token; without one, or as publisher/admin: 200', async () => {
+      const r = await login(s0, 'sub', 'user-42');
+      assert.equal(r.status, 403, `${r.status} ${r.body}`);
+      assert.match(r.headers['content-type'] || '', JSON_CT);
+      assert.match(r.json.error, /POST \/token/, r.body);
+      assert.match(r.json.error, /backend/, r.body);
+      assert.equal(r.setCookie.length, 0, 'no cookie');
+      assert.equal(r.token, undefined, 'no token');
+      await s0.waitForLog(/login-refused .*reason=client-id/, 2000);
+      for (const id of [undefined, '', null]) {
+        const ok = await login(s0, 'sub', id);
+        assert.equal(ok.status, 200, `id ${JSON.stringify(id)}: ${ok.status} ${ok.body}`);
+        assert.ok(!('sub' in decodeJwt(ok.token).payload));
+      }
+      for (const who of ['pub', 'admin']) {
+        const ok = await login(s0, who, `${who}-id`);
+        assert.equal(ok.status, 200, `${who}: ${ok.status} ${ok.body}`);
+        assert.equal(decodeJwt(ok.token).payload.sub, `${who}-id`);
+      }
+      // The refusal is not a failed login: more of them never lead to 429.
+      for (let i = 0; i < 12; i++) assert.equal((await login(s0, 'sub', 'again')).status, 403);
+      assert.equal((await login(s0, 'sub')).status, 200);
+      // The user id of a stream then comes only from a signed sub (a /token token).
+      const { token } = await mint(s0, pub0, { user: 'user-42' });
+      const st = await openStream(s0, { bearer: token });
+      await assertRoutedTo(s0, pub0, st, 'user-42');
+      st.close();
+    });
+
     test('a sub-less token with a non-empty id: 401 (param, cookie, /notifications)', async () => {
       const jwt = await tokenFor(s0, 'sub');
       assert.ok(!('sub' in decodeJwt(jwt).payload));
@@ -430,8 +463,9 @@ describe('SSE_TRUST_CLIENT_ID', () => {
       await expectStream(s0, '/events', 401, { headers: { Cookie: `sse_token=${tokenParam(jwt, 'claimed')}` } });
       const r = await request(s0, 'GET', `/notifications?token=${wrapped(jwt, 'claimed')}`);
       assert.equal(r.status, 401, `/notifications -> ${r.status} ${r.body}`);
-      // /login's own cookie for a login with an id is sub-bound, so it works.
-      const l = await login(s0, 'sub', 'bound-1');
+      // /login's own cookie for a login with an id is sub-bound, so it works
+      // (a publisher's: a subscriber account may not name an id here).
+      const l = await login(s0, 'pub', 'bound-1');
       const c = await openStream(s0, { headers: { Cookie: `sse_token=${l.cookie}` } });
       await assertRoutedTo(s0, pub0, c, 'bound-1');
       c.close();
@@ -451,7 +485,7 @@ describe('SSE_TRUST_CLIENT_ID', () => {
     });
 
     test('sub tokens (/login with id, /token) work with their own id', async () => {
-      const jwt = await tokenFor(s0, 'sub', 'bound-2');
+      const jwt = await tokenFor(s0, 'pub', 'bound-2');
       const s = await openStream(s0, { path: `/events?token=${wrapped(jwt, 'bound-2')}` });
       await assertRoutedTo(s0, pub0, s, 'bound-2');
       s.close();
