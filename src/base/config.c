@@ -86,6 +86,10 @@ static const setting_t settings[] = {
       "failed logins per address (twice that per username) before waits start (0 = no limit)"),
     I("SSE_LOGIN_MAX_BLOCK", login_max_block, "900", 1, 86400,
       "longest wait after failed logins (seconds); waits double from 1 s"),
+    S("SSE_JWT_ISSUER", jwt_issuer, "",
+      "with SSE_JWT_PUBLIC_KEY: the \"iss\" its tokens must carry (empty = not checked)"),
+    S("SSE_JWT_AUDIENCE", jwt_audience, "",
+      "with SSE_JWT_PUBLIC_KEY: a value their \"aud\" must hold (empty = not checked)"),
 };
 
 int config_parse_duration(const char *s, long max, long *out)
@@ -423,6 +427,11 @@ int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN])
     if (cfg->naccounts == 0 && !*cfg->users_file) { /* users_load() checks the file has one */
         snprintf(err, SSE_ERR_LEN, "SSE_CLIENT_USERNAME: no account is set (set at least one of "
                                    "SSE_CLIENT_, SSE_BROADCASTER_, SSE_ADMIN_ USERNAME/PASSWORD)");
+        return SSE_EINVAL;
+    }
+    if ((*cfg->jwt_issuer || *cfg->jwt_audience) && !*cfg->jwt_public_key) {
+        snprintf(err, SSE_ERR_LEN, "%s: needs SSE_JWT_PUBLIC_KEY (it applies to the tokens that key signed)",
+                 *cfg->jwt_issuer ? "SSE_JWT_ISSUER" : "SSE_JWT_AUDIENCE");
         return SSE_EINVAL;
     }
     if (!cfg->host || !*cfg->host) {

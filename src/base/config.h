@@ -62,6 +62,8 @@ typedef struct config {
     char *users_file;         /* accounts with argon2id hashes, read by users_load() */
     int login_max_failures;   /* failed logins per address before waits start; 0 = no limit */
     int login_max_block;      /* seconds: the longest wait after failed logins */
+    char *jwt_issuer;         /* the "iss" SSE_JWT_PUBLIC_KEY tokens must carry; "" = not checked */
+    char *jwt_audience;       /* a value their "aud" must hold; "" = not checked */
 
     /* Derived by config_load(). */
     account_t *accounts; /* the SSE_* accounts, then users_load()'s */

@@ -16,7 +16,8 @@ static const char *const all_vars[] = {
     "SSE_WORKERS", "SSE_DB", "SSE_HISTORY_MAX_AGE", "SSE_HISTORY_MAX_EVENTS", "SSE_DB_MAX_BYTES",
     "SSE_DB_SYNC", "SSE_TLS_CERT", "SSE_TLS_KEY", "SSE_COOKIE_SAMESITE", "SSE_COOKIE_DOMAIN",
     "SSE_TRUST_CLIENT_ID", "SSE_JWT_PUBLIC_KEY", "SSE_MAX_CONNS_PER_IP",
-    "SSE_MAX_STREAMS_PER_USER", "SSE_USERS_FILE", "SSE_LOGIN_MAX_FAILURES", "SSE_LOGIN_MAX_BLOCK"};
+    "SSE_MAX_STREAMS_PER_USER", "SSE_USERS_FILE", "SSE_LOGIN_MAX_FAILURES", "SSE_LOGIN_MAX_BLOCK",
+    "SSE_JWT_ISSUER", "SSE_JWT_AUDIENCE"};
 #define NVARS (sizeof all_vars / sizeof all_vars[0])
 
 /* A key of the shortest length SSE_APP_KEY accepts (32 bytes). */
@@ -466,6 +467,26 @@ Test(config, missing_app_key)
 {
     expect_fail("SSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\n", "SSE_APP_KEY");
     expect_fail("SSE_APP_KEY=\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\n", "SSE_APP_KEY");
+}
+
+Test(config, jwt_issuer_and_audience)
+{
+    cr_assert_eq(load_text(minimal), 0, "%s", err);
+    cr_assert_str_eq(cfg.jwt_issuer, "", "not checked by default");
+    cr_assert_str_eq(cfg.jwt_audience, "");
+    char text[512];
+    snprintf(text, sizeof text, "%sSSE_JWT_PUBLIC_KEY=/k.pem\nSSE_JWT_ISSUER=https://idp.example\n"
+                                "SSE_JWT_AUDIENCE=ssehub\n", minimal);
+    cr_assert_eq(load_text(text), 0, "%s", err);
+    cr_assert_str_eq(cfg.jwt_issuer, "https://idp.example");
+    cr_assert_str_eq(cfg.jwt_audience, "ssehub");
+    /* without the key they would check nothing: refused, naming the setting and the key */
+    snprintf(text, sizeof text, "%sSSE_JWT_ISSUER=https://idp.example\n", minimal);
+    expect_fail(text, "SSE_JWT_ISSUER");
+    cr_assert(strstr(err, "SSE_JWT_PUBLIC_KEY"), "%s", err);
+    snprintf(text, sizeof text, "%sSSE_JWT_AUDIENCE=ssehub\n", minimal);
+    expect_fail(text, "SSE_JWT_AUDIENCE");
+    cr_assert(strstr(err, "SSE_JWT_PUBLIC_KEY"), "%s", err);
 }
 
 Test(config, short_app_key_refused_with_the_command_that_makes_one)
