@@ -20,7 +20,7 @@ run() {
     local workers=$1 port pid i out
     port=$("$BENCH" freeport)
     mkdir -p "$WORK/w$workers"
-    (cd "$WORK/w$workers" && exec env SSE_HOST=127.0.0.1 SSE_PORT="$port" SSE_APP_KEY=callgrind-key \
+    (cd "$WORK/w$workers" && exec env SSE_HOST=127.0.0.1 SSE_PORT="$port" SSE_APP_KEY=callgrind-key-0123456789abcdef0123456789 \
         SSE_BROADCASTER_USERNAME=pub SSE_BROADCASTER_PASSWORD=pub-pass \
         SSE_CLIENT_USERNAME=sub SSE_CLIENT_PASSWORD=sub-pass SSE_DB=off \
         SSE_WORKERS="$workers" SSE_LOG_LEVEL=warn \

@@ -25,6 +25,8 @@ Accounts (from .env):
   publisher   $(get SSE_BROADCASTER_USERNAME) / $(get SSE_BROADCASTER_PASSWORD)
   admin       $(get SSE_ADMIN_USERNAME) / $(get SSE_ADMIN_PASSWORD)
 Try it:
-  curl -s -X POST http://127.0.0.1:$port/login -d '{"username":"$(get SSE_BROADCASTER_USERNAME)","password":"$(get SSE_BROADCASTER_PASSWORD)"}'
+  curl -s -X POST http://127.0.0.1:$port/login -H 'Content-Type: application/json' -d '{"username":"$(get SSE_BROADCASTER_USERNAME)","password":"$(get SSE_BROADCASTER_PASSWORD)"}'
+  then mint a token for one of your users with POST /token and open its stream:
+  README.md, "Try it with curl", shows every step
   open http://127.0.0.1:$port/example in a browser
 MSG

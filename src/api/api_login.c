@@ -64,10 +64,22 @@ static frame_t *blocked_frame(const api_ctx_t *a, const login_req_t *rq, int wai
     return error_frame(&rq->ans.meta, 429, msg, extra);
 }
 
-/* 200 with the token, and the cookie holding the body itself (goSSE's format). */
+/*
+ * 200 with the token, and the cookie holding the body itself (goSSE's format); or
+ * 403 when a subscriber account names an id that is not trusted: with
+ * SSE_TRUST_CLIENT_ID=0 a user id comes only from a backend (POST /token).
+ */
 static frame_t *success_frame(const api_ctx_t *a, const login_req_t *rq, const account_t *acct)
 {
     const config_t *cfg = a->cfg;
+    if (!cfg->trust_client_id && acct->role == ROLE_SUBSCRIBER && *rq->id) {
+        char clean[64];
+        log_info(a->log, "login-refused ip=%s user=%s reason=client-id", rq->ip,
+                 log_clean(acct->username, clean, sizeof clean));
+        return error_frame(&rq->ans.meta, 403,
+                           "a subscriber account may not choose its user id (SSE_TRUST_CLIENT_ID=0): "
+                           "mint per-user tokens with POST /token from the application backend", NULL);
+    }
     time_t now = time(NULL), exp = now + cfg->token_ttl;
     /* The id is signed into the token as "sub", so a stream cannot later claim another. */
     token_claims_t tc = {.username = acct->username, .sub = *rq->id ? rq->id : NULL, .ntypes = -1,
@@ -152,6 +164,12 @@ static void send_now(conn_t *c, const reply_meta_t *m, frame_t *f)
 
 void api_login(api_ctx_t *a, conn_t *c, const http_request_t *req)
 {
+    /* A cross-site HTML form cannot send this type without a CORS preflight, so it
+     * cannot log a browser in as someone else (login CSRF). Not a guess: not counted. */
+    if (!http_content_type_is(req, "application/json")) {
+        respond_error(c, req, 415, "send the login as JSON with Content-Type: application/json");
+        return;
+    }
     json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
     const char *user = json_is_object(body) ? opt_string(body, "username") : NULL;
     const char *pass = json_is_object(body) ? opt_string(body, "password") : NULL;

@@ -214,6 +214,68 @@ static bool read_types(jwt_t *jwt, identity_t *id)
     return ok;
 }
 
+/*
+ * Reads claim name as JSON of any type into *v (a new reference, NULL when the
+ * claim is absent). False when it is present but cannot be read.
+ */
+static bool read_claim(jwt_t *jwt, const char *name, json_t **v)
+{
+    char *js = jwt_get_grants_json(jwt, name);
+    *v = js ? json_loads(js, JSON_DECODE_ANY, NULL) : NULL;
+    bool ok = !js || *v;
+    free(js);
+    return ok;
+}
+
+/* v is a JSON string of exactly want's bytes. */
+static bool string_is(const json_t *v, const char *want)
+{
+    size_t n = strlen(want);
+    return json_is_string(v) && json_string_length(v) == n && memcmp(json_string_value(v), want, n) == 0;
+}
+
+/* "nbf" (RFC 7519 4.1.5): absent, or a NumericDate no later than now plus the leeway. */
+static bool nbf_ok(jwt_t *jwt, time_t now)
+{
+    json_t *v;
+    bool ok = read_claim(jwt, "nbf", &v) &&
+              (!v || (json_is_number(v) && json_number_value(v) <= (double)now + AUTH_NBF_LEEWAY));
+    json_decref(v);
+    return ok;
+}
+
+/*
+ * SSE_JWT_ISSUER and SSE_JWT_AUDIENCE, each when set: "iss" equals the one, and
+ * "aud" (RFC 7519 4.1.3: a string, or an array of strings) holds the other.
+ */
+static bool issuer_audience_ok(const config_t *cfg, jwt_t *jwt)
+{
+    json_t *v;
+    bool ok = true;
+    if (cfg->jwt_issuer && *cfg->jwt_issuer) {
+        ok = read_claim(jwt, "iss", &v) && string_is(v, cfg->jwt_issuer);
+        json_decref(v);
+    }
+    if (ok && cfg->jwt_audience && *cfg->jwt_audience) {
+        ok = false;
+        if (read_claim(jwt, "aud", &v) && json_is_array(v)) {
+            size_t i;
+            json_t *e;
+            json_array_foreach(v, i, e) {
+                if (!json_is_string(e)) { /* not an array of strings: malformed */
+                    ok = false;
+                    break;
+                }
+                if (string_is(e, cfg->jwt_audience)) ok = true;
+            }
+        } else {
+            ok = string_is(v, cfg->jwt_audience);
+        }
+        json_decref(v);
+    }
+    return ok;
+}
+
 int auth_verify_token(const config_t *cfg, const char *tok, time_t now, identity_t *id)
 {
     memset(id, 0, sizeof *id);
@@ -230,9 +292,9 @@ int auth_verify_token(const config_t *cfg, const char *tok, time_t now, identity
     const char *user = jwt_get_grant(jwt, "username");
     const char *sub = jwt_get_grant(jwt, "sub");
     long exp = jwt_get_grant_int(jwt, "exp");
-    if (jwt_get_alg(jwt) != alg || exp <= (long)now || !read_types(jwt, id)) goto out;
+    if (jwt_get_alg(jwt) != alg || exp <= (long)now || !nbf_ok(jwt, now) || !read_types(jwt, id)) goto out;
     if (external) { /* an identity provider's token: a subscriber known by its sub */
-        if (!sub || !*sub) goto out;
+        if (!sub || !*sub || !issuer_audience_ok(cfg, jwt)) goto out;
         id->role = ROLE_SUBSCRIBER;
         snprintf(id->username, sizeof id->username, "%s", "external");
         rc = SSE_OK;

@@ -13,6 +13,11 @@
 #define AUTH_MAX_KEY_FILE (1024 * 1024)
 
 #define AUTH_MAX_TYPES 32
+/**
+ * Seconds a token's "nbf" may lie in the future and still be accepted: the clocks
+ * of an identity provider and of this server are never quite the same.
+ */
+#define AUTH_NBF_LEEWAY 30
 
 /**
  * Who made a request: the role, the account (or the external issuer's subject),
@@ -63,7 +68,10 @@ char *auth_issue_token(const config_t *cfg, const token_claims_t *claims);
  * SSE_JWT_PUBLIC_KEY, tokens of that key's algorithm (RS256 or ES256) signed by it
  * are also accepted: subscribers, with a required "sub". The algorithm is fixed
  * by configuration, never by the token; "none" is always refused. "exp" is
- * required and must be after now. On success fills role, username, sub, types and
+ * required and must be after now; "nbf", when present, must be a number at most
+ * now + AUTH_NBF_LEEWAY. Tokens of the public key must also carry "iss" equal to
+ * SSE_JWT_ISSUER and an "aud" (a string, or an array of strings) holding
+ * SSE_JWT_AUDIENCE, each when set. On success fills role, username, sub, types and
  * exp (user_id stays NULL) and returns 0; else SSE_EAUTH. Free with identity_free.
  */
 int auth_verify_token(const config_t *cfg, const char *jwt, time_t now, identity_t *id);

@@ -30,7 +30,7 @@ typedef struct setting {
 static const setting_t settings[] = {
     S("SSE_HOST", host, "0.0.0.0", "address to listen on"),
     I("SSE_PORT", port, "8080", 0, 65535, "port to listen on (0 picks a free one)"),
-    S("SSE_APP_KEY", app_key, NULL, "secret that signs tokens (HS256); required"),
+    S("SSE_APP_KEY", app_key, NULL, "secret that signs tokens (HS256); required, 32 bytes or more"),
     S("SSE_CLIENT_USERNAME", client_username, NULL, "subscriber account: name"),
     S("SSE_CLIENT_PASSWORD", client_password, NULL, "subscriber account: password"),
     S("SSE_BROADCASTER_USERNAME", broadcaster_username, NULL, "publisher account: name"),
@@ -86,6 +86,10 @@ static const setting_t settings[] = {
       "failed logins per address (twice that per username) before waits start (0 = no limit)"),
     I("SSE_LOGIN_MAX_BLOCK", login_max_block, "900", 1, 86400,
       "longest wait after failed logins (seconds); waits double from 1 s"),
+    S("SSE_JWT_ISSUER", jwt_issuer, "",
+      "with SSE_JWT_PUBLIC_KEY: the \"iss\" its tokens must carry (empty = not checked)"),
+    S("SSE_JWT_AUDIENCE", jwt_audience, "",
+      "with SSE_JWT_PUBLIC_KEY: a value their \"aud\" must hold (empty = not checked)"),
 };
 
 int config_parse_duration(const char *s, long max, long *out)
@@ -367,7 +371,14 @@ int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN])
         }
     }
     if (!cfg->app_key || !*cfg->app_key) {
-        snprintf(err, SSE_ERR_LEN, "SSE_APP_KEY: must be set (the secret that signs tokens)");
+        snprintf(err, SSE_ERR_LEN, "SSE_APP_KEY: must be set (the secret that signs tokens); "
+                                   "make one with `openssl rand -hex 32`");
+        return SSE_EINVAL;
+    }
+    if (strlen(cfg->app_key) < CONFIG_MIN_APP_KEY) { /* a short HS256 secret can be guessed offline */
+        snprintf(err, SSE_ERR_LEN, "SSE_APP_KEY: must be at least %d bytes (got %zu); "
+                                   "make one with `openssl rand -hex 32`",
+                 CONFIG_MIN_APP_KEY, strlen(cfg->app_key));
         return SSE_EINVAL;
     }
     if (strcmp(cfg->db_sync, "normal") != 0 && strcmp(cfg->db_sync, "full") != 0) {
@@ -416,6 +427,11 @@ int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN])
     if (cfg->naccounts == 0 && !*cfg->users_file) { /* users_load() checks the file has one */
         snprintf(err, SSE_ERR_LEN, "SSE_CLIENT_USERNAME: no account is set (set at least one of "
                                    "SSE_CLIENT_, SSE_BROADCASTER_, SSE_ADMIN_ USERNAME/PASSWORD)");
+        return SSE_EINVAL;
+    }
+    if ((*cfg->jwt_issuer || *cfg->jwt_audience) && !*cfg->jwt_public_key) {
+        snprintf(err, SSE_ERR_LEN, "%s: needs SSE_JWT_PUBLIC_KEY (it applies to the tokens that key signed)",
+                 *cfg->jwt_issuer ? "SSE_JWT_ISSUER" : "SSE_JWT_AUDIENCE");
         return SSE_EINVAL;
     }
     if (!cfg->host || !*cfg->host) {

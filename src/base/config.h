@@ -20,6 +20,8 @@ typedef struct account {
 #define CONFIG_MAX_ORIGINS 16
 /** Longest origin in ALLOWED_ORIGIN, and longest request Origin that is echoed. */
 #define CONFIG_MAX_ORIGIN_LEN 511
+/** Shortest SSE_APP_KEY: an HS256 secret as long as its SHA-256 output. */
+#define CONFIG_MIN_APP_KEY 32
 
 /** Every setting, filled by config_load(); read-only once the server runs. */
 typedef struct config {
@@ -60,6 +62,8 @@ typedef struct config {
     char *users_file;         /* accounts with argon2id hashes, read by users_load() */
     int login_max_failures;   /* failed logins per address before waits start; 0 = no limit */
     int login_max_block;      /* seconds: the longest wait after failed logins */
+    char *jwt_issuer;         /* the "iss" SSE_JWT_PUBLIC_KEY tokens must carry; "" = not checked */
+    char *jwt_audience;       /* a value their "aud" must hold; "" = not checked */
 
     /* Derived by config_load(). */
     account_t *accounts; /* the SSE_* accounts, then users_load()'s */

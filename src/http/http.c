@@ -326,6 +326,19 @@ const char *http_header(const http_request_t *req, const char *name, size_t *len
     return NULL;
 }
 
+bool http_content_type_is(const http_request_t *req, const char *type)
+{
+    size_t n;
+    const char *v = http_header(req, "content-type", &n);
+    if (!v) return false;
+    const char *end = memchr(v, ';', n); /* the parameters do not change the type */
+    if (!end) end = v + n;
+    while (v < end && (*v == ' ' || *v == '\t')) v++;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t')) end--;
+    size_t tl = strlen(type);
+    return (size_t)(end - v) == tl && strncasecmp(v, type, tl) == 0;
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
@@ -409,6 +422,7 @@ const char *http_reason(int status)
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";

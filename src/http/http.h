@@ -104,6 +104,13 @@ int http_parse_request(char *buf, size_t len, const http_limits_t *lim, http_req
 const char *http_header(const http_request_t *req, const char *name, size_t *len);
 
 /**
+ * True when the request's Content-Type names the media type type ("application/json"),
+ * compared without regard to case, with or without parameters ("; charset=utf-8").
+ * False when the header is absent or names another type.
+ */
+bool http_content_type_is(const http_request_t *req, const char *type);
+
+/**
  * Finds the idx-th (from 0) query parameter called name and %-decodes its value
  * into a new NUL-terminated string. '+' stays '+': tokens in query strings are
  * base64, where '+' is data. Returns NULL when absent or when the value decodes to

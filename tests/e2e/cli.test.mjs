@@ -4,13 +4,14 @@
 // no secrets).
 
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import {
-  ACCOUNTS, APP_KEY, HOST, login, openStream, publish, request, runBinary, serverEnv, sleep,
-  startServer, tempDir, tokenFor, tokenParam,
+  ACCOUNTS, APP_KEY, HOST, REPO, login, openStream, publish, request, runBinary, serverEnv, sleep,
+  startServer, tempDir, tokenFor, tokenParam, until,
 } from './lib/server.mjs';
 
 const SETTINGS = [
@@ -22,6 +23,7 @@ const SETTINGS = [
   'ALLOWED_ORIGIN', 'SSE_HEARTBEAT', 'SSE_RETRY', 'SSE_TOKEN_TTL', 'SSE_LOG_LEVEL',
   'SSE_MAX_CONNECTIONS', 'SSE_MAX_HEADER_BYTES', 'SSE_MAX_BODY_BYTES',
   'SSE_HEADER_TIMEOUT', 'SSE_IDLE_TIMEOUT', 'SSE_MAX_QUEUE_BYTES', 'SSE_WORKERS',
+  'SSE_JWT_ISSUER', 'SSE_JWT_AUDIENCE',
 ];
 
 const lines = (s) => s.split('\n').filter((l) => l.trim() !== '');
@@ -63,6 +65,18 @@ describe('refusing to start', () => {
 
   test('without SSE_APP_KEY', () => refuse({ SSE_APP_KEY: null }, /SSE_APP_KEY/, 'no key'));
   test('with an empty SSE_APP_KEY', () => refuse({ SSE_APP_KEY: '' }, /SSE_APP_KEY/, 'empty key'));
+  test('with an SSE_APP_KEY shorter than 32 bytes: one line naming it and `openssl rand -hex 32`', () => {
+    const short = 'short-key-0123456789abcdef01234'; // 31 bytes
+    refuse({ SSE_APP_KEY: short }, /^ssehub: SSE_APP_KEY: must be at least 32 bytes \(got 31\); make one with `openssl rand -hex 32`$/, '31-byte key');
+    refuse({ SSE_APP_KEY: 'secret' }, /SSE_APP_KEY.*openssl rand -hex 32/, '6-byte key');
+    const r = runBinary([], { env: { SSE_APP_KEY: short }, defaults: true });
+    assert.ok(!r.stderr.includes(short), 'the key is not printed');
+  });
+
+  test('an SSE_APP_KEY of exactly 32 bytes starts', async () => {
+    const srv = await startServer({ env: { SSE_APP_KEY: 'k'.repeat(32), SSE_DB: 'off' } });
+    await srv.stopClean();
+  });
 
   test('without any account', () => refuse({
     SSE_CLIENT_USERNAME: null, SSE_CLIENT_PASSWORD: null,
@@ -189,6 +203,77 @@ describe('logs', () => {
     } finally { await srv.stopClean(); }
     const low = lines(srv.stderr).filter((l) => /^\S+ (INFO|info|DEBUG|debug) /.test(l));
     assert.deepEqual(low, []);
+  });
+});
+
+// `make run` writes .env with scripts/make-env.sh from .env.dist; the README's
+// "Try it with curl" section must work word for word against it.
+describe("make run's .env and the README's curl section", () => {
+  const readme = fs.readFileSync(path.join(REPO, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Try it with curl'), readme.indexOf('\n## ', readme.indexOf('## Try it with curl') + 5));
+  const blocks = [...section.matchAll(/```(\w*)\n([\s\S]*?)```/g)].map((m) => ({ lang: m[1], text: m[2] }));
+  const dir = tempDir();
+  fs.copyFileSync(path.join(REPO, '.env.dist'), path.join(dir, '.env.dist'));
+  const made = spawnSync('sh', [path.join(REPO, 'scripts/make-env.sh')], { cwd: dir, encoding: 'utf8', timeout: 10000 });
+  const dotenv = fs.existsSync(path.join(dir, '.env')) ? fs.readFileSync(path.join(dir, '.env'), 'utf8') : '';
+  const get = (name) => (new RegExp(`^${name}=(.*)$`, 'm').exec(dotenv) || [])[1];
+  // The README's placeholders and fixed address, made real for this server.
+  const fill = (text, base) => text
+    .replaceAll('http://127.0.0.1:8080', base)
+    .replaceAll('<broadcaster password>', get('SSE_BROADCASTER_PASSWORD'))
+    .replaceAll('<client password>', get('SSE_CLIENT_PASSWORD'))
+    .replaceAll('/tmp/', `${dir}/`);
+  const env = (extra = {}) => serverEnv({ SSE_HOST: HOST, SSE_PORT: 0, ...extra }, { defaults: false });
+
+  test('make-env.sh writes a 32-byte hex key and SSE_TRUST_CLIENT_ID=0 with a comment; its hint sends application/json', () => {
+    assert.equal(made.status, 0, made.stderr);
+    assert.match(get('SSE_APP_KEY') || '', /^[0-9a-f]{64}$/);
+    assert.equal(get('SSE_TRUST_CLIENT_ID'), '0');
+    assert.match(dotenv, /#[^\n]*POST \/token[\s\S]*\nSSE_TRUST_CLIENT_ID=0\n/, 'a comment explains it');
+    assert.match(made.stdout, /curl [^\n]*\/login -H 'Content-Type: application\/json'/, made.stdout);
+  });
+
+  test('with that .env: no trust warning, the curl steps (login, /token, stream, publishes) give the stream shown', async () => {
+    assert.equal(blocks[0].lang, 'sh');
+    const srv = await startServer({ cwd: dir, rawEnv: env() });
+    try {
+      await srv.waitForLog(/ALLOWED_ORIGIN is empty/, 2000); // logged after the trust warning would be
+      assert.ok(!srv.lines.some((l) => /SSE_TRUST_CLIENT_ID/.test(l)), srv.stderr);
+      const r = spawnSync('bash', ['-c', fill(blocks[0].text, srv.base)], { cwd: dir, encoding: 'utf8', timeout: 20000 });
+      assert.equal(r.status, 0, `the curl steps failed: ${r.stderr}\n${r.stdout}`);
+      const shown = section.slice(section.indexOf('The stream shows:'));
+      const want = /```\n([\s\S]*?)```/.exec(shown)[1];
+      assert.equal(fs.readFileSync(path.join(dir, 'stream'), 'utf8'), `${want}\n`, `curl printed: ${r.stdout}`);
+    } finally { await srv.stopClean(); }
+  });
+
+  test("goSSE's cookie flow: 403 with that .env, works with SSE_TRUST_CLIENT_ID=1", async () => {
+    const compat = blocks.find((b) => b.lang === 'sh' && b.text.includes('-c /tmp/jar'));
+    assert.ok(compat, 'the README shows the cookie flow');
+    const [loginCmd, streamCmd] = compat.text.split(/\n(?=curl -N)/);
+    let srv = await startServer({ cwd: dir, rawEnv: env({ SSE_DB: 'off' }) });
+    try {
+      const r = spawnSync('bash', ['-c', `${fill(loginCmd, srv.base)} -w ' %{http_code}'`], { encoding: 'utf8', timeout: 10000 });
+      assert.match(r.stdout, /POST \/token.* 403$/, r.stdout);
+    } finally { await srv.stopClean(); }
+    srv = await startServer({ cwd: dir, rawEnv: env({ SSE_DB: 'off', SSE_TRUST_CLIENT_ID: 1 }) });
+    try {
+      await srv.waitForLog(/warn.*SSE_TRUST_CLIENT_ID=1/i, 2000);
+      const r = spawnSync('bash', ['-c', `${fill(loginCmd, srv.base)} -w ' %{http_code}'`], { encoding: 'utf8', timeout: 10000 });
+      assert.match(r.stdout, /"id":"user-42"\} 200$/, r.stdout);
+      const stream = spawn('bash', ['-c', `exec ${fill(streamCmd, srv.base).trim()} --max-time 5`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      stream.stdout.on('data', (d) => { out += d; });
+      const done = new Promise((resolve) => stream.on('exit', resolve));
+      try {
+        await until(() => out.includes('retry:'), 4000, 'the stream to open');
+        const pub = await tokenFor(srv, { username: get('SSE_BROADCASTER_USERNAME'), password: get('SSE_BROADCASTER_PASSWORD') });
+        await publish(srv, pub, { content: 'for someone else', user: 'user-43' });
+        await publish(srv, pub, { content: 'Just for you', type: 'sse', user: 'user-42' });
+        await until(() => out.includes('data: Just for you'), 4000, 'the event for user-42');
+        assert.ok(!out.includes('someone else'), out);
+      } finally { stream.kill(); await done; }
+    } finally { await srv.stopClean(); }
   });
 });
 

@@ -114,7 +114,7 @@ test('full database (SSE_DB_MAX_BYTES): 503 once full, nothing acknowledged is l
 
 /** Run the binary expecting a start-up refusal; returns trimmed stderr lines. */
 function refuse(env, cwd) {
-  const r = runBinary([], { env: { SSE_HOST: '127.0.0.1', SSE_PORT: '0', SSE_APP_KEY: 'k-0123456789abcdef', ...env }, defaults: true, cwd });
+  const r = runBinary([], { env: { SSE_HOST: '127.0.0.1', SSE_PORT: '0', SSE_APP_KEY: 'k-0123456789abcdef0123456789abcdef', ...env }, defaults: true, cwd });
   const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
   return { ...r, lines };
 }

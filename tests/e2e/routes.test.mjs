@@ -92,6 +92,42 @@ describe('POST /login', () => {
     }
   });
 
+  test('415 unless the body is sent as application/json (media type in any case, parameters allowed)', async () => {
+    // Right credentials, valid JSON: only the declared type is wrong. A cross-site
+    // <form enctype="text/plain"> can send exactly this body, without a preflight.
+    const body = JSON.stringify({ username: ACCOUNTS.sub.username, password: ACCOUNTS.sub.password, id: 'csrf' });
+    const refused = [undefined, 'text/plain', 'text/plain; charset=utf-8', 'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=----x', 'application/jsonp', 'application/json5', ''];
+    for (const ct of refused) {
+      const headers = ct === undefined ? {} : { 'Content-Type': ct };
+      const r = await request(srv, 'POST', '/login', { body, headers });
+      assertJsonError(r, 415);
+      assert.match(r.json.error, /application\/json/, r.body);
+      assert.equal(headerValues(r, 'set-cookie').length, 0, `no cookie with ${ct}`);
+    }
+    for (const ct of ['application/json', 'Application/JSON', 'application/json; charset=utf-8', 'APPLICATION/JSON;charset=UTF-8']) {
+      const r = await request(srv, 'POST', '/login', { body, headers: { 'Content-Type': ct } });
+      assert.equal(r.status, 200, `${ct}: ${r.status} ${r.body}`);
+      assert.equal(headerValues(r, 'set-cookie').length, 1);
+    }
+  });
+
+  test('a 415 is not counted as a failed login', async () => {
+    const s = await startServer({ env: { SSE_LOGIN_MAX_FAILURES: 2, SSE_DB: 'off' } });
+    try {
+      const wrong = JSON.stringify({ username: ACCOUNTS.sub.username, password: 'wrong' });
+      for (let i = 0; i < 10; i++) {
+        const r = await request(s, 'POST', '/login', { body: wrong, headers: { 'Content-Type': 'text/plain' } });
+        assert.equal(r.status, 415, `attempt ${i}: ${r.status} ${r.body}`);
+      }
+      const r = await login(s, 'sub');
+      assert.equal(r.status, 200, `after ten 415s: ${r.status} ${r.body}`);
+      assert.ok(!s.lines.some((l) => /login-failed|login-blocked/.test(l)), 'a 415 was logged as a failed login');
+    } finally {
+      await s.stopClean();
+    }
+  });
+
   test('401 on wrong password, unknown user, empty credentials', async () => {
     const cases = [
       { username: ACCOUNTS.sub.username, password: 'wrong' },

@@ -398,6 +398,10 @@ describe('SSE_TRUST_CLIENT_ID', () => {
   test('default 1: warning at start-up; a token without sub takes the wrapper id', async () => {
     const line = await srv.waitForLog(/SSE_TRUST_CLIENT_ID/, 2000);
     assert.match(line, /\bwarn/i, line);
+    // goSSE's cookie flow: the subscriber account logs in with the user's id.
+    const l = await login(srv, 'sub', uniq('gosse'));
+    assert.equal(l.status, 200, `${l.status} ${l.body}`);
+    assert.ok(l.cookie, 'the cookie is set');
     const id = uniq('legacy');
     const s = await openStream(srv, { path: `/events?token=${wrapped(subJwt, id)}` });
     await assertRoutedTo(srv, pubJwt, s, id);
@@ -423,6 +427,35 @@ describe('SSE_TRUST_CLIENT_ID', () => {
       assert.deepEqual(hits, [], 'warning printed with SSE_TRUST_CLIENT_ID=0');
     });
 
+    test('/login of a subscriber account with an id: 403 pointing to POST /token; without one, or as publisher/admin: 200', async () => {
+      const r = await login(s0, 'sub', 'user-42');
+      assert.equal(r.status, 403, `${r.status} ${r.body}`);
+      assert.match(r.headers['content-type'] || '', JSON_CT);
+      assert.match(r.json.error, /POST \/token/, r.body);
+      assert.match(r.json.error, /backend/, r.body);
+      assert.equal(r.setCookie.length, 0, 'no cookie');
+      assert.equal(r.token, undefined, 'no token');
+      await s0.waitForLog(/login-refused .*reason=client-id/, 2000);
+      for (const id of [undefined, '', null]) {
+        const ok = await login(s0, 'sub', id);
+        assert.equal(ok.status, 200, `id ${JSON.stringify(id)}: ${ok.status} ${ok.body}`);
+        assert.ok(!('sub' in decodeJwt(ok.token).payload));
+      }
+      for (const who of ['pub', 'admin']) {
+        const ok = await login(s0, who, `${who}-id`);
+        assert.equal(ok.status, 200, `${who}: ${ok.status} ${ok.body}`);
+        assert.equal(decodeJwt(ok.token).payload.sub, `${who}-id`);
+      }
+      // The refusal is not a failed login: more of them never lead to 429.
+      for (let i = 0; i < 12; i++) assert.equal((await login(s0, 'sub', 'again')).status, 403);
+      assert.equal((await login(s0, 'sub')).status, 200);
+      // The user id of a stream then comes only from a signed sub (a /token token).
+      const { token } = await mint(s0, pub0, { user: 'user-42' });
+      const st = await openStream(s0, { bearer: token });
+      await assertRoutedTo(s0, pub0, st, 'user-42');
+      st.close();
+    });
+
     test('a sub-less token with a non-empty id: 401 (param, cookie, /notifications)', async () => {
       const jwt = await tokenFor(s0, 'sub');
       assert.ok(!('sub' in decodeJwt(jwt).payload));
@@ -430,8 +463,9 @@ describe('SSE_TRUST_CLIENT_ID', () => {
       await expectStream(s0, '/events', 401, { headers: { Cookie: `sse_token=${tokenParam(jwt, 'claimed')}` } });
       const r = await request(s0, 'GET', `/notifications?token=${wrapped(jwt, 'claimed')}`);
       assert.equal(r.status, 401, `/notifications -> ${r.status} ${r.body}`);
-      // /login's own cookie for a login with an id is sub-bound, so it works.
-      const l = await login(s0, 'sub', 'bound-1');
+      // /login's own cookie for a login with an id is sub-bound, so it works
+      // (a publisher's: a subscriber account may not name an id here).
+      const l = await login(s0, 'pub', 'bound-1');
       const c = await openStream(s0, { headers: { Cookie: `sse_token=${l.cookie}` } });
       await assertRoutedTo(s0, pub0, c, 'bound-1');
       c.close();
@@ -451,7 +485,7 @@ describe('SSE_TRUST_CLIENT_ID', () => {
     });
 
     test('sub tokens (/login with id, /token) work with their own id', async () => {
-      const jwt = await tokenFor(s0, 'sub', 'bound-2');
+      const jwt = await tokenFor(s0, 'pub', 'bound-2');
       const s = await openStream(s0, { path: `/events?token=${wrapped(jwt, 'bound-2')}` });
       await assertRoutedTo(s0, pub0, s, 'bound-2');
       s.close();
@@ -467,11 +501,11 @@ describe('SSE_TRUST_CLIENT_ID', () => {
 // ----------------------------------------------- SSE_JWT_PUBLIC_KEY ----
 
 /** Start a server trusting `pem` (written to a file). */
-async function startWithKey(pem) {
+async function startWithKey(pem, env = {}) {
   const cwd = tempDir();
   const file = path.join(cwd, 'idp-public.pem');
   fs.writeFileSync(file, pem);
-  return startServer({ cwd, env: { SSE_JWT_PUBLIC_KEY: file, SSE_HEARTBEAT: 60 } });
+  return startServer({ cwd, env: { SSE_JWT_PUBLIC_KEY: file, SSE_HEARTBEAT: 60, ...env } });
 }
 
 /** The checks shared by RS256 and ES256: good token bound to its sub; every forgery 401. */
@@ -560,6 +594,92 @@ externalSuite('EC P-256', () => ecKeys('prime256v1'), 'ES256', (claims, keys) =>
   'RS256 with an RSA key': signJwt(claims(), { alg: 'RS256', key: rsaKeys(2048).privateKey }),
   'ES256 header, SHA-384 curve key': signJwt(claims(), { alg: 'ES256', key: ecKeys('secp384r1').privateKey }),
 }));
+
+/** nbf (30 s leeway), and SSE_JWT_ISSUER / SSE_JWT_AUDIENCE, on real tokens of the key. */
+function claimsSuite(name, keysFn, alg) {
+  describe(`SSE_JWT_PUBLIC_KEY ${name}: nbf, SSE_JWT_ISSUER, SSE_JWT_AUDIENCE`, () => {
+    const ISS = 'https://idp.example/';
+    const AUD = 'ssehub-notifications';
+    let keys;
+    let plain; // the key only: iss and aud not checked
+    let strict; // with SSE_JWT_ISSUER and SSE_JWT_AUDIENCE
+    const tok = (extra = {}) => signJwt({ sub: uniq('claims'), exp: nowSec() + 300, ...extra }, { alg, key: keys.privateKey });
+    const accepted = (srvr, jwt, what) => expectStream(srvr, '/events', 200, { bearer: jwt }, what);
+    const refused = async (srvr, jwt, what) => {
+      await expectStream(srvr, '/events', 401, { bearer: jwt }, what);
+      await expectStream(srvr, `/events?token=${wrapped(jwt, '')}`, 401, {}, `(token param) ${what}`);
+    };
+    before(async () => {
+      keys = keysFn();
+      plain = await startWithKey(keys.publicPem);
+      strict = await startWithKey(keys.publicPem, { SSE_JWT_ISSUER: ISS, SSE_JWT_AUDIENCE: AUD });
+    });
+    after(async () => {
+      if (plain) await plain.stopClean();
+      if (strict) await strict.stopClean();
+    });
+
+    test(`${alg}: nbf in the future refused, in the past or within 30 s accepted`, async () => {
+      await refused(plain, tok({ nbf: nowSec() + 3600 }), '(nbf in an hour)');
+      await refused(plain, tok({ nbf: nowSec() + 120 }), '(nbf in two minutes, past the leeway)');
+      await refused(plain, tok({ nbf: String(nowSec() - 60) }), '(nbf a string)');
+      await accepted(plain, tok({ nbf: nowSec() - 60 }), '(nbf a minute ago)');
+      await accepted(plain, tok({ nbf: nowSec() + 5 }), '(nbf 5 s ahead: clock skew)');
+      await accepted(plain, tok({ nbf: nowSec() - 60, iat: nowSec() - 60 }), '(nbf and iat)');
+      // With the settings the same holds.
+      await refused(strict, tok({ iss: ISS, aud: AUD, nbf: nowSec() + 3600 }), '(strict, nbf in an hour)');
+      await accepted(strict, tok({ iss: ISS, aud: AUD, nbf: nowSec() - 60 }), '(strict, nbf past)');
+    });
+
+    test(`${alg}: iss and aud not checked while SSE_JWT_ISSUER and SSE_JWT_AUDIENCE are unset`, async () => {
+      await accepted(plain, tok(), '(neither)');
+      await accepted(plain, tok({ iss: 'https://someone.example/', aud: ['x', 'y'] }), '(any iss, any aud)');
+    });
+
+    test(`${alg}: SSE_JWT_ISSUER: iss must equal it; missing or different refused`, async () => {
+      await accepted(strict, tok({ iss: ISS, aud: AUD }), '(iss matches)');
+      await refused(strict, tok({ aud: AUD }), '(iss missing)');
+      await refused(strict, tok({ iss: 'https://evil.example/', aud: AUD }), '(iss mismatch)');
+      await refused(strict, tok({ iss: ISS.slice(0, -1), aud: AUD }), '(iss without the final slash)');
+      await refused(strict, tok({ iss: ISS.toUpperCase(), aud: AUD }), '(iss in other case)');
+      await refused(strict, tok({ iss: [ISS], aud: AUD }), '(iss an array)');
+    });
+
+    test(`${alg}: SSE_JWT_AUDIENCE: aud string or array must hold it; missing or mismatch refused`, async () => {
+      await accepted(strict, tok({ iss: ISS, aud: AUD }), '(aud string)');
+      await accepted(strict, tok({ iss: ISS, aud: ['other-api', AUD] }), '(aud array holding it)');
+      await accepted(strict, tok({ iss: ISS, aud: [AUD] }), '(aud array of one)');
+      await refused(strict, tok({ iss: ISS }), '(aud missing)');
+      await refused(strict, tok({ iss: ISS, aud: 'other-api' }), '(aud string mismatch)');
+      await refused(strict, tok({ iss: ISS, aud: ['other-api', `${AUD}-2`] }), '(aud array mismatch)');
+      await refused(strict, tok({ iss: ISS, aud: [] }), '(aud empty array)');
+      await refused(strict, tok({ iss: ISS, aud: `${AUD} other-api` }), '(aud a string holding more)');
+      await refused(strict, tok({ iss: ISS, aud: [AUD, 5] }), '(aud array not of strings)');
+    });
+
+    test(`${alg}: the server's own HS256 tokens are not checked against SSE_JWT_ISSUER / SSE_JWT_AUDIENCE`, async () => {
+      const pub = await tokenFor(strict, 'pub');
+      const { token } = await mint(strict, pub, { user: 'hs-user' });
+      await accepted(strict, token, '(a /token token)');
+      await accepted(strict, await tokenFor(strict, 'sub'), '(a /login token)');
+    });
+  });
+}
+
+claimsSuite('RSA 2048', () => rsaKeys(2048), 'RS256');
+claimsSuite('EC P-256', () => ecKeys('prime256v1'), 'ES256');
+
+describe('SSE_JWT_ISSUER / SSE_JWT_AUDIENCE without SSE_JWT_PUBLIC_KEY', () => {
+  test('exit 1 with one line naming the setting and SSE_JWT_PUBLIC_KEY', () => {
+    for (const name of ['SSE_JWT_ISSUER', 'SSE_JWT_AUDIENCE']) {
+      const r = runBinary([], { defaults: true, env: { [name]: 'x', SSE_DB: 'off' }, timeout: 3000 });
+      assert.equal(r.code, 1, `${name}: exit ${r.code}; ${r.stderr}`);
+      const lines = r.stderr.split('\n').filter((l) => l.trim());
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], new RegExp(`${name}: .*SSE_JWT_PUBLIC_KEY`), lines[0]);
+    }
+  });
+});
 
 // A key file was once read through a 16 KB buffer: the key's type was checked on
 // the whole file, but the verifier got the cut text and refused every token.

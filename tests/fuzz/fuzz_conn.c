@@ -77,7 +77,7 @@ extern char **environ;
 /* The settings every input runs with: small bounds so that 413, 431, slow subscribers,
  * per-address and per-user caps are all reachable with short programs. */
 static const char env_text[] =
-    "SSE_APP_KEY=fuzz-app-key-0123456789abcdef\n"
+    "SSE_APP_KEY=fuzz-app-key-0123456789abcdef0123\n"
     "SSE_HOST=127.0.0.1\n"
     "SSE_PORT=0\n"
     "SSE_DB=off\n"

@@ -28,10 +28,14 @@ static void verify(const char *tok)
         {.username = (char *)"root", .password = (char *)"toor", .role = ROLE_ADMIN},
     };
     config_t cfg = {.app_key = (char *)"fuzz-app-key", .accounts = accounts, .naccounts = 2};
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 3; pass++) {
         if (pass == 1) {
             cfg.jwt_public_pem = (char *)ec_public_pem;
             cfg.jwt_public_alg = "ES256";
+        }
+        if (pass == 2) { /* the same key, its tokens pinned to an issuer and an audience */
+            cfg.jwt_issuer = (char *)"https://idp.example/";
+            cfg.jwt_audience = (char *)"ssehub";
         }
         identity_t id;
         if (auth_verify_token(&cfg, tok, FUZZ_NOW, &id) == SSE_OK) {
@@ -41,7 +45,7 @@ static void verify(const char *tok)
             else if (strcmp(id.username, "root") == 0)
                 FUZZ_CHECK(id.role >= ROLE_SUBSCRIBER && id.role <= ROLE_ADMIN);
             else
-                FUZZ_CHECK(pass == 1 && id.role == ROLE_SUBSCRIBER && id.sub && *id.sub);
+                FUZZ_CHECK(pass >= 1 && id.role == ROLE_SUBSCRIBER && id.sub && *id.sub);
             identity_free(&id);
         }
     }

@@ -3,6 +3,7 @@
 #include <jwt.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +47,7 @@ static void setup(void)
 {
     clear_env();
     now = time(NULL);
-    load_into(&cfg, "SSE_APP_KEY=the-app-key\n"
+    load_into(&cfg, "SSE_APP_KEY=the-app-key-0123456789abcdef012345\n"
                     "SSE_CLIENT_USERNAME=client\nSSE_CLIENT_PASSWORD=cpass\n"
                     "SSE_BROADCASTER_USERNAME=broadcaster\nSSE_BROADCASTER_PASSWORD=bpass\n"
                     "SSE_ADMIN_USERNAME=admin\nSSE_ADMIN_PASSWORD=apass\n");
@@ -266,7 +267,7 @@ Test(auth, expired_token)
 Test(auth, token_signed_with_other_key)
 {
     config_t other;
-    load_into(&other, "SSE_APP_KEY=another-key\nSSE_CLIENT_USERNAME=client\nSSE_CLIENT_PASSWORD=x\n");
+    load_into(&other, "SSE_APP_KEY=another-key-0123456789abcdef012345\nSSE_CLIENT_USERNAME=client\nSSE_CLIENT_PASSWORD=x\n");
     char *t = issue_at(&other, "client", now, now + 3600);
     cr_assert_not_null(t);
     identity_t id;
@@ -298,7 +299,7 @@ Test(auth, other_hmac_alg_refused)
     cr_assert_eq(jwt_new(&j), 0);
     jwt_add_grant(j, "username", "admin");
     jwt_add_grant_int(j, "exp", (long)now + 3600);
-    jwt_set_alg(j, JWT_ALG_HS512, (const unsigned char *)"the-app-key", 11);
+    jwt_set_alg(j, JWT_ALG_HS512, (const unsigned char *)"the-app-key-0123456789abcdef012345", 34);
     char *t = jwt_encode_str(j);
     jwt_free(j);
     identity_t id;
@@ -344,7 +345,7 @@ Test(auth, token_without_exp_refused)
     jwt_t *j;
     cr_assert_eq(jwt_new(&j), 0);
     jwt_add_grant(j, "username", "admin");
-    jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)"the-app-key", 11);
+    jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)"the-app-key-0123456789abcdef012345", 34);
     char *t = jwt_encode_str(j);
     jwt_free(j);
     identity_t id;
@@ -712,5 +713,115 @@ Test(auth, public_key_file_too_big_or_binary_refused)
     cr_assert_null(cfg.jwt_public_pem);
     free(file);
     free(pub);
+    free(priv);
+}
+
+/* An ES256 token with these claims (a JSON object), signed with the private key PEM. */
+static char *es256_claims(const char *priv, const char *claims_json)
+{
+    jwt_t *j = NULL;
+    cr_assert_eq(jwt_new(&j), 0);
+    cr_assert_eq(jwt_add_grants_json(j, claims_json), 0, "%s", claims_json);
+    cr_assert_eq(jwt_set_alg(j, JWT_ALG_ES256, (const unsigned char *)priv, (int)strlen(priv)), 0);
+    char *t = jwt_encode_str(j);
+    jwt_free(j);
+    cr_assert_not_null(t);
+    return t;
+}
+
+/* Loads a fresh EC key as SSE_JWT_PUBLIC_KEY; *priv gets its private PEM. */
+static void use_ec_key(char **priv)
+{
+    char *pub;
+    ec_key_pems(&pub, priv);
+    set_key_file(pub, strlen(pub));
+    char err[SSE_ERR_LEN] = "";
+    int rc = auth_load_public_key(&cfg, err);
+    unlink_key_file();
+    cr_assert_eq(rc, 0, "%s", err);
+    free(pub);
+}
+
+/* Verifies an ES256 token with claims_json (printf format, then sub and exp added). */
+static int verify_claims(const char *priv, const char *fmt, ...)
+{
+    char extra[512], claims[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(extra, sizeof extra, fmt, ap);
+    va_end(ap);
+    snprintf(claims, sizeof claims, "{\"sub\":\"ext\",\"exp\":%ld%s%s}", (long)now + 300, *extra ? "," : "",
+             extra);
+    char *t = es256_claims(priv, claims);
+    identity_t id;
+    int rc = verify(t, &id);
+    if (rc == 0) identity_free(&id);
+    free(t);
+    return rc;
+}
+
+Test(auth, nbf_honoured_with_leeway)
+{
+    char *priv;
+    use_ec_key(&priv);
+    cr_assert_eq(verify_claims(priv, ""), 0, "no nbf");
+    cr_assert_eq(verify_claims(priv, "\"nbf\":%ld", (long)now - 100), 0, "nbf in the past");
+    cr_assert_eq(verify_claims(priv, "\"nbf\":%ld.5", (long)now - 100), 0, "a fractional NumericDate");
+    cr_assert_eq(verify_claims(priv, "\"nbf\":%ld", (long)now + AUTH_NBF_LEEWAY - 2), 0, "within the leeway");
+    cr_assert_eq(verify_claims(priv, "\"nbf\":%ld", (long)now + AUTH_NBF_LEEWAY + 60), SSE_EAUTH, "not yet valid");
+    cr_assert_eq(verify_claims(priv, "\"nbf\":%ld", (long)now + 86400), SSE_EAUTH, "a day ahead");
+    cr_assert_eq(verify_claims(priv, "\"nbf\":\"%ld\"", (long)now - 100), SSE_EAUTH, "a string nbf");
+    cr_assert_eq(verify_claims(priv, "\"nbf\":null"), SSE_EAUTH, "a null nbf");
+    /* HS256 tokens too */
+    jwt_t *j = NULL;
+    cr_assert_eq(jwt_new(&j), 0);
+    jwt_add_grant(j, "username", "client");
+    jwt_add_grant_int(j, "exp", now + 300);
+    jwt_add_grant_int(j, "nbf", now + 3600);
+    jwt_set_alg(j, JWT_ALG_HS256, (const unsigned char *)cfg.app_key, (int)strlen(cfg.app_key));
+    char *t = jwt_encode_str(j);
+    jwt_free(j);
+    identity_t id;
+    cr_assert_eq(verify(t, &id), SSE_EAUTH, "an HS256 token not yet valid");
+    free(t);
+    free(priv);
+}
+
+Test(auth, issuer_and_audience_when_set)
+{
+    char *priv;
+    use_ec_key(&priv);
+    /* unset: neither is checked */
+    cr_assert_eq(verify_claims(priv, "\"iss\":\"anyone\",\"aud\":42"), 0);
+    cr_assert_eq(verify_claims(priv, ""), 0);
+
+    free(cfg.jwt_issuer);
+    cfg.jwt_issuer = strdup("https://idp.example");
+    cr_assert_eq(verify_claims(priv, "\"iss\":\"https://idp.example\""), 0);
+    cr_assert_eq(verify_claims(priv, ""), SSE_EAUTH, "iss missing");
+    cr_assert_eq(verify_claims(priv, "\"iss\":\"https://evil.example\""), SSE_EAUTH, "iss mismatch");
+    cr_assert_eq(verify_claims(priv, "\"iss\":\"https://idp.example/\""), SSE_EAUTH, "iss longer");
+    cr_assert_eq(verify_claims(priv, "\"iss\":\"HTTPS://IDP.EXAMPLE\""), SSE_EAUTH, "iss is case-sensitive");
+    cr_assert_eq(verify_claims(priv, "\"iss\":[\"https://idp.example\"]"), SSE_EAUTH, "iss not a string");
+
+    free(cfg.jwt_audience);
+    cfg.jwt_audience = strdup("ssehub");
+    const char *iss = "\"iss\":\"https://idp.example\"";
+    cr_assert_eq(verify_claims(priv, "%s,\"aud\":\"ssehub\"", iss), 0, "aud string");
+    cr_assert_eq(verify_claims(priv, "%s,\"aud\":[\"other\",\"ssehub\"]", iss), 0, "aud array");
+    cr_assert_eq(verify_claims(priv, "%s", iss), SSE_EAUTH, "aud missing");
+    cr_assert_eq(verify_claims(priv, "%s,\"aud\":\"other\"", iss), SSE_EAUTH, "aud string mismatch");
+    cr_assert_eq(verify_claims(priv, "%s,\"aud\":[\"other\",\"ssehub2\"]", iss), SSE_EAUTH, "aud array mismatch");
+    cr_assert_eq(verify_claims(priv, "%s,\"aud\":[]", iss), SSE_EAUTH, "aud empty array");
+    cr_assert_eq(verify_claims(priv, "%s,\"aud\":[\"ssehub\",7]", iss), SSE_EAUTH, "aud array not of strings");
+    cr_assert_eq(verify_claims(priv, "%s,\"aud\":\"ssehub,other\"", iss), SSE_EAUTH, "aud is not a list in a string");
+    cr_assert_eq(verify_claims(priv, "\"aud\":\"ssehub\""), SSE_EAUTH, "right aud, iss missing");
+
+    /* the server's own HS256 tokens carry neither and are not checked against them */
+    char *t = issue("client");
+    identity_t id;
+    cr_assert_eq(verify(t, &id), 0);
+    identity_free(&id);
+    free(t);
     free(priv);
 }

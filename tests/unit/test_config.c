@@ -16,8 +16,12 @@ static const char *const all_vars[] = {
     "SSE_WORKERS", "SSE_DB", "SSE_HISTORY_MAX_AGE", "SSE_HISTORY_MAX_EVENTS", "SSE_DB_MAX_BYTES",
     "SSE_DB_SYNC", "SSE_TLS_CERT", "SSE_TLS_KEY", "SSE_COOKIE_SAMESITE", "SSE_COOKIE_DOMAIN",
     "SSE_TRUST_CLIENT_ID", "SSE_JWT_PUBLIC_KEY", "SSE_MAX_CONNS_PER_IP",
-    "SSE_MAX_STREAMS_PER_USER", "SSE_USERS_FILE", "SSE_LOGIN_MAX_FAILURES", "SSE_LOGIN_MAX_BLOCK"};
+    "SSE_MAX_STREAMS_PER_USER", "SSE_USERS_FILE", "SSE_LOGIN_MAX_FAILURES", "SSE_LOGIN_MAX_BLOCK",
+    "SSE_JWT_ISSUER", "SSE_JWT_AUDIENCE"};
 #define NVARS (sizeof all_vars / sizeof all_vars[0])
+
+/* A key of the shortest length SSE_APP_KEY accepts (32 bytes). */
+#define KEY "k-0123456789abcdef0123456789abcd"
 
 static envfile_t ef;
 static config_t cfg;
@@ -214,7 +218,7 @@ Test(envfile, load_file)
 
 /* ---- config_load ---- */
 
-static const char *minimal = "SSE_APP_KEY=secret\nSSE_CLIENT_USERNAME=client\nSSE_CLIENT_PASSWORD=cpw\n";
+static const char *minimal = "SSE_APP_KEY=secret-0123456789abcdef0123456789\nSSE_CLIENT_USERNAME=client\nSSE_CLIENT_PASSWORD=cpw\n";
 
 static int load_text(const char *text)
 {
@@ -239,7 +243,7 @@ Test(config, defaults)
     cr_assert_eq(load_text(minimal), 0, "%s", err);
     cr_assert_str_eq(cfg.host, "0.0.0.0");
     cr_assert_eq(cfg.port, 8080);
-    cr_assert_str_eq(cfg.app_key, "secret");
+    cr_assert_str_eq(cfg.app_key, "secret-0123456789abcdef0123456789");
     cr_assert_eq(cfg.heartbeat, 15);
     cr_assert_eq(cfg.retry_ms, 3000);
     cr_assert_eq(cfg.token_ttl, 3600);
@@ -269,7 +273,7 @@ Test(config, defaults)
 
 Test(config, values_from_file)
 {
-    cr_assert_eq(load_text("SSE_APP_KEY=k\nSSE_ADMIN_USERNAME=adm\nSSE_ADMIN_PASSWORD=apw\n"
+    cr_assert_eq(load_text("SSE_APP_KEY=" KEY "\nSSE_ADMIN_USERNAME=adm\nSSE_ADMIN_PASSWORD=apw\n"
                            "SSE_HOST=127.0.0.1\nSSE_PORT=0\nSSE_HEARTBEAT=3600\nSSE_RETRY=0\n"
                            "SSE_LOG_LEVEL=debug\nSSE_WORKERS= 4 \nSSE_MAX_BODY_BYTES=\n"),
                  0, "%s", err);
@@ -287,13 +291,13 @@ Test(config, values_from_file)
 Test(config, environment_wins_over_file)
 {
     setenv("SSE_PORT", "9090", 1);
-    setenv("SSE_APP_KEY", "fromenv", 1);
+    setenv("SSE_APP_KEY", "fromenv-0123456789abcdef01234567", 1);
     setenv("SSE_CLIENT_PASSWORD", "envpw", 1);
-    cr_assert_eq(load_text("SSE_PORT=7070\nSSE_APP_KEY=fromfile\nSSE_CLIENT_USERNAME=c\n"
+    cr_assert_eq(load_text("SSE_PORT=7070\nSSE_APP_KEY=fromfile-0123456789abcdef0123456\nSSE_CLIENT_USERNAME=c\n"
                            "SSE_CLIENT_PASSWORD=filepw\nSSE_HEARTBEAT=20\n"),
                  0, "%s", err);
     cr_assert_eq(cfg.port, 9090);
-    cr_assert_str_eq(cfg.app_key, "fromenv");
+    cr_assert_str_eq(cfg.app_key, "fromenv-0123456789abcdef01234567");
     cr_assert_str_eq(cfg.accounts[0].password, "envpw");
     cr_assert_eq(cfg.heartbeat, 20);
 }
@@ -303,13 +307,13 @@ Test(config, environment_empty_string_wins)
     setenv("SSE_CLIENT_USERNAME", "", 1);
     setenv("SSE_CLIENT_PASSWORD", "", 1);
     /* the environment clears the file's account, so none is left */
-    expect_fail("SSE_APP_KEY=k\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\n",
+    expect_fail("SSE_APP_KEY=" KEY "\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\n",
                 "SSE_CLIENT_USERNAME");
 }
 
 Test(config, no_envfile)
 {
-    setenv("SSE_APP_KEY", "k", 1);
+    setenv("SSE_APP_KEY", KEY, 1);
     setenv("SSE_USERNAME", "u", 1);
     setenv("SSE_PASSWORD", "p", 1);
     cr_assert_eq(config_load(&cfg, NULL, err), 0, "%s", err);
@@ -465,28 +469,63 @@ Test(config, missing_app_key)
     expect_fail("SSE_APP_KEY=\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\n", "SSE_APP_KEY");
 }
 
+Test(config, jwt_issuer_and_audience)
+{
+    cr_assert_eq(load_text(minimal), 0, "%s", err);
+    cr_assert_str_eq(cfg.jwt_issuer, "", "not checked by default");
+    cr_assert_str_eq(cfg.jwt_audience, "");
+    char text[512];
+    snprintf(text, sizeof text, "%sSSE_JWT_PUBLIC_KEY=/k.pem\nSSE_JWT_ISSUER=https://idp.example\n"
+                                "SSE_JWT_AUDIENCE=ssehub\n", minimal);
+    cr_assert_eq(load_text(text), 0, "%s", err);
+    cr_assert_str_eq(cfg.jwt_issuer, "https://idp.example");
+    cr_assert_str_eq(cfg.jwt_audience, "ssehub");
+    /* without the key they would check nothing: refused, naming the setting and the key */
+    snprintf(text, sizeof text, "%sSSE_JWT_ISSUER=https://idp.example\n", minimal);
+    expect_fail(text, "SSE_JWT_ISSUER");
+    cr_assert(strstr(err, "SSE_JWT_PUBLIC_KEY"), "%s", err);
+    snprintf(text, sizeof text, "%sSSE_JWT_AUDIENCE=ssehub\n", minimal);
+    expect_fail(text, "SSE_JWT_AUDIENCE");
+    cr_assert(strstr(err, "SSE_JWT_PUBLIC_KEY"), "%s", err);
+}
+
+Test(config, short_app_key_refused_with_the_command_that_makes_one)
+{
+    /* 31 bytes: one short of the least accepted */
+    expect_fail("SSE_APP_KEY=k-0123456789abcdef0123456789abc\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\n",
+                "SSE_APP_KEY");
+    cr_assert(strstr(err, "32 bytes") && strstr(err, "got 31") && strstr(err, "openssl rand -hex 32"), "%s", err);
+    cr_assert_null(strchr(err, '\n'), "one line: %s", err);
+    expect_fail("SSE_APP_KEY=secret\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\n", "SSE_APP_KEY");
+    cr_assert_null(strstr(err, "secret"), "the key itself is not printed: %s", err);
+    expect_fail("SSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\n", "SSE_APP_KEY");
+    cr_assert(strstr(err, "openssl rand -hex 32"), "%s", err);
+    cr_assert_eq(load_text("SSE_APP_KEY=" KEY "\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\n"), 0, "%s", err);
+    cr_assert_eq(strlen(cfg.app_key), 32);
+}
+
 Test(config, no_account)
 {
-    expect_fail("SSE_APP_KEY=k\n", "SSE_CLIENT_USERNAME");
+    expect_fail("SSE_APP_KEY=" KEY "\n", "SSE_CLIENT_USERNAME");
     /* goSSE's .env.dist: every account empty */
-    expect_fail("SSE_APP_KEY=k\nSSE_USERNAME= # comment\nSSE_PASSWORD= # comment\n",
+    expect_fail("SSE_APP_KEY=" KEY "\nSSE_USERNAME= # comment\nSSE_PASSWORD= # comment\n",
                 "SSE_CLIENT_USERNAME");
 }
 
 Test(config, username_without_password)
 {
-    expect_fail("SSE_APP_KEY=k\nSSE_CLIENT_USERNAME=c\n", "SSE_CLIENT_PASSWORD");
-    expect_fail("SSE_APP_KEY=k\nSSE_CLIENT_PASSWORD=p\n", "SSE_CLIENT_USERNAME");
-    expect_fail("SSE_APP_KEY=k\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\n"
+    expect_fail("SSE_APP_KEY=" KEY "\nSSE_CLIENT_USERNAME=c\n", "SSE_CLIENT_PASSWORD");
+    expect_fail("SSE_APP_KEY=" KEY "\nSSE_CLIENT_PASSWORD=p\n", "SSE_CLIENT_USERNAME");
+    expect_fail("SSE_APP_KEY=" KEY "\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\n"
                 "SSE_BROADCASTER_USERNAME=b\n",
                 "SSE_BROADCASTER_PASSWORD");
-    expect_fail("SSE_APP_KEY=k\nSSE_ADMIN_USERNAME=a\n", "SSE_ADMIN_PASSWORD");
-    expect_fail("SSE_APP_KEY=k\nSSE_USERNAME=u\nSSE_PASSWORD=\n", "SSE_PASSWORD");
+    expect_fail("SSE_APP_KEY=" KEY "\nSSE_ADMIN_USERNAME=a\n", "SSE_ADMIN_PASSWORD");
+    expect_fail("SSE_APP_KEY=" KEY "\nSSE_USERNAME=u\nSSE_PASSWORD=\n", "SSE_PASSWORD");
 }
 
 Test(config, all_accounts_and_roles)
 {
-    cr_assert_eq(load_text("SSE_APP_KEY=k\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=1\n"
+    cr_assert_eq(load_text("SSE_APP_KEY=" KEY "\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=1\n"
                            "SSE_BROADCASTER_USERNAME=b\nSSE_BROADCASTER_PASSWORD=2\n"
                            "SSE_ADMIN_USERNAME=a\nSSE_ADMIN_PASSWORD=3\n"
                            "SSE_USERNAME=s\nSSE_PASSWORD=4\n"),
@@ -503,11 +542,11 @@ Test(config, all_accounts_and_roles)
 
 Test(config, duplicate_account_names)
 {
-    expect_fail("SSE_APP_KEY=k\nSSE_CLIENT_USERNAME=same\nSSE_CLIENT_PASSWORD=1\n"
+    expect_fail("SSE_APP_KEY=" KEY "\nSSE_CLIENT_USERNAME=same\nSSE_CLIENT_PASSWORD=1\n"
                 "SSE_BROADCASTER_USERNAME=same\nSSE_BROADCASTER_PASSWORD=2\n",
                 "SSE_BROADCASTER_USERNAME");
     cr_assert(strstr(err, "same"), "%s", err);
-    expect_fail("SSE_APP_KEY=k\nSSE_ADMIN_USERNAME=x\nSSE_ADMIN_PASSWORD=1\n"
+    expect_fail("SSE_APP_KEY=" KEY "\nSSE_ADMIN_USERNAME=x\nSSE_ADMIN_PASSWORD=1\n"
                 "SSE_USERNAME=x\nSSE_PASSWORD=2\n",
                 "SSE_USERNAME");
 }

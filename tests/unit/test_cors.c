@@ -26,7 +26,7 @@ static void load(const char *allowed)
     envfile_t ef;
     char err[SSE_ERR_LEN] = "", text[512];
     snprintf(text, sizeof text,
-             "SSE_APP_KEY=k\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\nALLOWED_ORIGIN=%s\n",
+             "SSE_APP_KEY=k-0123456789abcdef0123456789abcd\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\nALLOWED_ORIGIN=%s\n",
              allowed);
     cr_assert_eq(envfile_parse(&ef, text, err), 0, "%s", err);
     cr_assert_eq(config_load(&cfg, &ef, err), 0, "%s", err);

@@ -309,6 +309,32 @@ Test(http, header_lookup_case_insensitive)
     cr_assert_null(http_header(&req, "missing", NULL));
 }
 
+Test(http, content_type_media_type_case_insensitive_parameters_allowed)
+{
+    static const char *const yes[] = {
+        "application/json", "Application/JSON", "application/json; charset=utf-8",
+        "application/json;charset=UTF-8", "application/json ;charset=utf-8", "APPLICATION/JSON  ",
+    };
+    static const char *const no[] = {
+        "", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+        "application/json5", "application/jsonx; charset=utf-8", "text/plain; application/json",
+        "application/json, text/plain", "xapplication/json",
+    };
+    char text[256];
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        snprintf(text, sizeof text, "POST / HTTP/1.1\r\nContent-Type: %s\r\n\r\n", yes[i]);
+        ok(text);
+        cr_assert(http_content_type_is(&req, "application/json"), "[%s]", yes[i]);
+    }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        snprintf(text, sizeof text, "POST / HTTP/1.1\r\nContent-Type: %s\r\n\r\n", no[i]);
+        ok(text);
+        cr_assert(!http_content_type_is(&req, "application/json"), "[%s]", no[i]);
+    }
+    ok("POST / HTTP/1.1\r\nX-Content-Type: application/json\r\n\r\n");
+    cr_assert(!http_content_type_is(&req, "application/json"), "no Content-Type header");
+}
+
 Test(http, query_params)
 {
     ok("GET /e?a=1&b=x%20y&a=2&c&d=&p=a+b%2Bc%2f%3D&t=%41%4 HTTP/1.1\r\n\r\n");

@@ -21,7 +21,7 @@ static void setup(void)
                                        "SSE_USERS_FILE", "SSE_APP_KEY"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) unsetenv(vars[i]);
     envfile_t ef;
-    cr_assert_eq(envfile_parse(&ef, "SSE_APP_KEY=k\nSSE_CLIENT_USERNAME=client\nSSE_CLIENT_PASSWORD=cpass\n", err), 0);
+    cr_assert_eq(envfile_parse(&ef, "SSE_APP_KEY=k-0123456789abcdef0123456789abcd\nSSE_CLIENT_USERNAME=client\nSSE_CLIENT_PASSWORD=cpass\n", err), 0);
     cr_assert_eq(config_load(&cfg, &ef, err), 0, "%s", err);
     envfile_free(&ef);
     err[0] = '\0';
@@ -160,7 +160,7 @@ Test(users, only_a_users_file_is_enough)
 {
     config_free(&cfg);
     envfile_t ef;
-    cr_assert_eq(envfile_parse(&ef, "SSE_APP_KEY=k\nSSE_USERS_FILE=/x\n", err), 0);
+    cr_assert_eq(envfile_parse(&ef, "SSE_APP_KEY=k-0123456789abcdef0123456789abcd\nSSE_USERS_FILE=/x\n", err), 0);
     cr_assert_eq(config_load(&cfg, &ef, err), 0, "%s", err);
     envfile_free(&ef);
     users_file("# nobody yet\n");

@@ -20,7 +20,7 @@ export const BIN = process.env.SSEHUB_BIN
   : path.join(REPO, 'build/ssehub');
 export const HOST = '127.0.0.1';
 
-export const APP_KEY = 'e2e-app-key-Zq7v0Lr2x9Kp4Wm8';
+export const APP_KEY = 'e2e-app-key-Zq7v0Lr2x9Kp4Wm8-s3Jd6Ty1';
 export const ACCOUNTS = {
   sub: { username: 'e2e-sub', password: 'sub-Pw-9f3k2j' },
   pub: { username: 'e2e-pub', password: 'pub-Pw-7h1g5d' },
