@@ -24,7 +24,71 @@
 #define ACCEPTS_PER_WAKE 64
 #define LISTEN_BACKLOG 4096
 
-static int open_listener(const char *host, int *port, char err[SSE_ERR_LEN])
+/* Writes "host:port" into out, with brackets around an IPv6 address. */
+static void format_addr(char *out, size_t n, const char *host, int port)
+{
+    snprintf(out, n, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+}
+
+static int sockaddr_port(const struct sockaddr *sa)
+{
+    return ntohs(sa->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
+                                           : ((const struct sockaddr_in *)sa)->sin_port);
+}
+
+static void sockaddr_set_port(struct sockaddr *sa, int port)
+{
+    if (sa->sa_family == AF_INET6)
+        ((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)port);
+}
+
+/*
+ * Checks that no other process listens on the address, and with port 0 picks the free
+ * port the workers will share (*port is set to it). A reuseport group admits any socket
+ * of the same user that also sets SO_REUSEPORT, so a second ssehub would silently get a
+ * share of the connections; a socket bound without SO_REUSEPORT is refused with
+ * EADDRINUSE while anyone listens there. SO_REUSEADDR keeps the connections of an earlier
+ * run, in TIME_WAIT, from counting. The probe is closed before the workers bind: two
+ * processes started within that instant could still both pass. Returns 0, or -1 with
+ * one line in err.
+ */
+static int check_port_free(struct addrinfo *ai, const char *host, int *port,
+                           char err[SSE_ERR_LEN])
+{
+    char addr[300];
+    format_addr(addr, sizeof addr, host, *port);
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen)) {
+        if (errno == EADDRINUSE)
+            snprintf(err, SSE_ERR_LEN, "SSE_PORT: another process is listening on %.128s "
+                                       "(SSE_REUSE_PORT=1 shares the port on purpose)", addr);
+        else
+            snprintf(err, SSE_ERR_LEN, "SSE_PORT: cannot listen on %.128s: %s", addr,
+                     strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (*port == 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        *port = sockaddr_port((struct sockaddr *)&ss);
+        sockaddr_set_port(ai->ai_addr, *port);
+    }
+    close(fd);
+    return 0;
+}
+
+/*
+ * Opens one worker's listening socket on host:port, in the reuseport group every worker
+ * joins. With check, first makes sure no other process holds the port (check_port_free).
+ * *port is updated with the real port when it was 0. Returns the socket, or -1 with one
+ * line in err.
+ */
+static int open_listener(const char *host, int *port, bool check, char err[SSE_ERR_LEN])
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res;
@@ -35,6 +99,10 @@ static int open_listener(const char *host, int *port, char err[SSE_ERR_LEN])
         snprintf(err, SSE_ERR_LEN, "SSE_HOST: cannot use \"%s\": %s", host, gai_strerror(rc));
         return -1;
     }
+    if (check && check_port_free(res, host, port, err)) {
+        freeaddrinfo(res);
+        return -1;
+    }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd >= 0) {
@@ -42,7 +110,10 @@ static int open_listener(const char *host, int *port, char err[SSE_ERR_LEN])
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     }
     if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, LISTEN_BACKLOG)) {
-        snprintf(err, SSE_ERR_LEN, "SSE_PORT: cannot listen on %s:%d: %s", host, *port, strerror(errno));
+        int e = errno;
+        char addr[300];
+        format_addr(addr, sizeof addr, host, *port);
+        snprintf(err, SSE_ERR_LEN, "SSE_PORT: cannot listen on %.128s: %s", addr, strerror(e));
         if (fd >= 0) close(fd);
         freeaddrinfo(res);
         return -1;
@@ -51,8 +122,7 @@ static int open_listener(const char *host, int *port, char err[SSE_ERR_LEN])
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     if (*port == 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-        *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                : ((struct sockaddr_in *)&ss)->sin_port);
+        *port = sockaddr_port((struct sockaddr *)&ss);
     return fd;
 }
 
@@ -456,7 +526,8 @@ static const conn_owner_ops_t worker_conn_ops = {
 
 worker_t *worker_new(server_t *srv, int index, const char *host, int *port, char err[SSE_ERR_LEN])
 {
-    int fd = open_listener(host, port, err);
+    /* The first worker checks the port is ours alone, unless sharing it is asked for. */
+    int fd = open_listener(host, port, index == 0 && !srv->cfg->reuse_port, err);
     if (fd < 0) return NULL;
     worker_t *w = xcalloc(1, sizeof *w);
     w->srv = srv;

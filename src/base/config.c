@@ -90,6 +90,9 @@ static const setting_t settings[] = {
       "with SSE_JWT_PUBLIC_KEY: the \"iss\" its tokens must carry (empty = not checked)"),
     S("SSE_JWT_AUDIENCE", jwt_audience, "",
       "with SSE_JWT_PUBLIC_KEY: a value their \"aud\" must hold (empty = not checked)"),
+    I("SSE_REUSE_PORT", reuse_port, "0", 0, 1,
+      "1: other processes may listen on the same port and share its connections; "
+      "0: start fails when one does"),
 };
 
 int config_parse_duration(const char *s, long max, long *out)

@@ -64,6 +64,7 @@ typedef struct config {
     int login_max_block;      /* seconds: the longest wait after failed logins */
     char *jwt_issuer;         /* the "iss" SSE_JWT_PUBLIC_KEY tokens must carry; "" = not checked */
     char *jwt_audience;       /* a value their "aud" must hold; "" = not checked */
+    int reuse_port;           /* 1: other processes may share the port (no check at start) */
 
     /* Derived by config_load(). */
     account_t *accounts; /* the SSE_* accounts, then users_load()'s */

@@ -17,7 +17,7 @@ static const char *const all_vars[] = {
     "SSE_DB_SYNC", "SSE_TLS_CERT", "SSE_TLS_KEY", "SSE_COOKIE_SAMESITE", "SSE_COOKIE_DOMAIN",
     "SSE_TRUST_CLIENT_ID", "SSE_JWT_PUBLIC_KEY", "SSE_MAX_CONNS_PER_IP",
     "SSE_MAX_STREAMS_PER_USER", "SSE_USERS_FILE", "SSE_LOGIN_MAX_FAILURES", "SSE_LOGIN_MAX_BLOCK",
-    "SSE_JWT_ISSUER", "SSE_JWT_AUDIENCE"};
+    "SSE_JWT_ISSUER", "SSE_JWT_AUDIENCE", "SSE_REUSE_PORT"};
 #define NVARS (sizeof all_vars / sizeof all_vars[0])
 
 /* A key of the shortest length SSE_APP_KEY accepts (32 bytes). */
@@ -260,6 +260,7 @@ Test(config, defaults)
     cr_assert_eq(cfg.history_max_events, 1000000);
     cr_assert_eq(cfg.db_max_bytes, 0);
     cr_assert_str_eq(cfg.db_sync, "normal");
+    cr_assert_eq(cfg.reuse_port, 0);
     cr_assert_str_eq(cfg.allowed_origin, "");
     cr_assert_eq(cfg.norigins, 0);
     cr_assert_eq(cfg.any_origin, 0);
@@ -342,6 +343,7 @@ static const bound_t bounds[] = {
     {"SSE_WORKERS", 0, 256},
     {"SSE_HISTORY_MAX_EVENTS", 0, 2000000000},
     {"SSE_DB_MAX_BYTES", 0, 2000000000},
+    {"SSE_REUSE_PORT", 0, 1},
 };
 
 static int int_field(const char *name)
@@ -360,6 +362,7 @@ static int int_field(const char *name)
     if (!strcmp(name, "SSE_WORKERS")) return cfg.workers;
     if (!strcmp(name, "SSE_HISTORY_MAX_EVENTS")) return cfg.history_max_events;
     if (!strcmp(name, "SSE_DB_MAX_BYTES")) return cfg.db_max_bytes;
+    if (!strcmp(name, "SSE_REUSE_PORT")) return cfg.reuse_port;
     cr_assert_fail("unknown %s", name);
     return -1;
 }

@@ -1,0 +1,82 @@
+// Start-up of one instance: a second ssehub on the same port or the same
+// SSE_DB refuses to start with one line naming what is taken (SSE_REUSE_PORT=1
+// shares the port on purpose), a history that cannot be written stops
+// start-up, unknown SSE_* names are warned about, and the `make run` banner
+// names the port really used.
+
+import assert from 'node:assert/strict';
+import { describe, test, after } from 'node:test';
+import {
+  openStream, request, runBinary, startServer, tokenFor, until,
+} from './lib/server.mjs';
+
+const servers = [];
+after(async () => { for (const s of servers) await s.stop().catch(() => {}); });
+
+const lines = (s) => s.split('\n').filter((l) => l.trim() !== '');
+
+/** Start a server and remember it for the after() hook. */
+async function start(opts) {
+  const srv = await startServer(opts);
+  servers.push(srv);
+  return srv;
+}
+
+/** Opens n streams on port, each with its own login, then closes them. */
+async function openStreams(port, n) {
+  const streams = [];
+  for (let i = 0; i < n; i++) {
+    // A login and a stream per connection: either may land on any listener of the port.
+    const jwt = await tokenFor(port, 'sub', `u${i}`);
+    streams.push(await openStream(port, { bearer: jwt }));
+  }
+  for (const s of streams) s.close();
+}
+
+const connects = (srv) => srv.lines.filter((l) => / connect ip=/.test(l)).length;
+
+describe('one process per port', () => {
+  test('a second server on the same port exits 1 naming the address; the first serves every connection', async () => {
+    const first = await start({ env: { SSE_DB: 'off' } });
+    const r = runBinary([], { env: { SSE_DB: 'off', SSE_PORT: String(first.port) }, defaults: true });
+    assert.equal(r.code, 1, `second server: exit ${r.code} signal ${r.signal}; stderr:\n${r.stderr}`);
+    const ls = lines(r.stderr);
+    assert.equal(ls.length, 1, `one line expected, got:\n${r.stderr}`);
+    assert.match(ls[0], new RegExp(`another process is listening on 127\\.0\\.0\\.1:${first.port}\\b`));
+
+    await openStreams(first.port, 50);
+    await until(() => connects(first) === 50, 3000, `50 connect lines from the first server (got ${connects(first)})`);
+    for (let i = 0; i < 10; i++) assert.equal((await request(first, 'GET', '/healthz')).status, 200);
+  });
+
+  test('a server with SSE_REUSE_PORT=1 is refused by one that does not share', async () => {
+    const first = await start({ env: { SSE_DB: 'off', SSE_REUSE_PORT: '1' } });
+    const r = runBinary([], { env: { SSE_DB: 'off', SSE_PORT: String(first.port) }, defaults: true });
+    assert.equal(r.code, 1, `exit ${r.code}; stderr:\n${r.stderr}`);
+    assert.match(r.stderr, /another process is listening on 127\.0\.0\.1:\d+/);
+  });
+
+  test('with SSE_REUSE_PORT=1 on both, both start and share the connections', async () => {
+    const first = await start({ env: { SSE_DB: 'off', SSE_REUSE_PORT: '1' } });
+    const second = await start({ env: { SSE_DB: 'off', SSE_REUSE_PORT: '1', SSE_PORT: String(first.port) } });
+    assert.equal(second.port, first.port);
+    await openStreams(first.port, 50);
+    await until(() => connects(first) + connects(second) === 50, 3000, '50 connect lines in all');
+    const a = connects(first), b = connects(second);
+    assert.ok(a > 0 && b > 0, `both servers took streams (first ${a}, second ${b})`);
+    assert.equal((await first.stop()).code, 0);
+    assert.equal((await request(second, 'GET', '/healthz')).status, 200, 'the second serves on alone');
+  });
+
+  test('a restart right after a stop binds the port again (connections in TIME_WAIT do not count)', async () => {
+    const first = await start({ env: { SSE_DB: 'off' } });
+    await openStreams(first.port, 5); // the server closes them at stop: TIME_WAIT on its side
+    const jwt = await tokenFor(first, 'sub', 'x');
+    const s = await openStream(first, { bearer: jwt });
+    assert.equal((await first.stop()).code, 0);
+    await s.ended;
+    const again = await start({ env: { SSE_DB: 'off', SSE_PORT: String(first.port) } });
+    assert.equal(again.port, first.port);
+    assert.equal((await request(again, 'GET', '/healthz')).status, 200);
+  });
+});
