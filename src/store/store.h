@@ -152,7 +152,9 @@ extern const store_ops_t store_sqlite_ops;
 /**
  * Opens (creating if needed) the SQLite history at opt->path in WAL mode and starts
  * its writer and reader threads. A file that cannot be created, written or read as a
- * database fails with one line in err. Returns 0 with *out set, or SSE_ERR.
+ * database fails with one line in err, and so does a database another store holds
+ * (an exclusive flock() on "<path>.lock", kept until close()). Returns 0 with *out
+ * set, or SSE_ERR.
  */
 int store_sqlite_open(const store_options_t *opt, store_t **out, char err[SSE_ERR_LEN]);
 

@@ -1,5 +1,6 @@
 /* SQLite history (WAL): a writer thread group-commits appends, a reader thread serves reads. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -9,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store.h"
 
@@ -53,6 +56,7 @@ typedef struct job {
 typedef struct store_sqlite {
     struct store base;
     char *path;
+    int lock_fd; /* <path>.lock, flock()ed for the life of the store; -1 before */
     int64_t max_age_ms;
     uint64_t max_events;
     int trim_interval_ms;
@@ -736,6 +740,7 @@ static void destroy(store_sqlite_t *s)
     }
     sqlite3_close(s->rdb);
     sqlite3_close(s->wdb);
+    if (s->lock_fd >= 0) close(s->lock_fd); /* releases the lock */
     pthread_mutex_destroy(&s->db_mu);
     pthread_mutex_destroy(&s->q_mu);
     pthread_cond_destroy(&s->q_cv);
@@ -817,6 +822,43 @@ static int make_parent(const char *path, char err[SSE_ERR_LEN])
         rc = -1;
     }
     free(dir);
+    return rc;
+}
+
+/*
+ * Makes this process the database's only server: an exclusive flock() on "<path>.lock",
+ * held until destroy() closes it (the kernel drops it when the process ends, however it
+ * ends). SQLite's own exclusive locking mode would do it too, but it holds the file
+ * against every other connection: our reader's, and the sqlite3 shell's that reads or
+ * backs up the history while the server runs. A lock on a file beside it leaves SQLite's
+ * locking as it is. The file stays after a stop: removing it could let two processes
+ * lock two different files of that name. Returns 0, or -1 with one line in err.
+ */
+static int lock_db(store_sqlite_t *s, char err[SSE_ERR_LEN])
+{
+    struct stat sb;
+    if (stat(s->path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        set_err(err, s->path, "cannot open database: is a directory");
+        return -1;
+    }
+    size_t n = strlen(s->path);
+    char *lock_path = xmalloc(n + sizeof ".lock");
+    memcpy(lock_path, s->path, n);
+    memcpy(lock_path + n, ".lock", sizeof ".lock");
+    int rc = 0;
+    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    if (s->lock_fd < 0) {
+        set_err(err, s->path, "cannot open lock file %s: %s", lock_path, strerror(errno));
+        rc = -1;
+    } else if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            set_err(err, s->path, "another process is using this database (it holds %s)",
+                    lock_path);
+        else
+            set_err(err, s->path, "cannot lock %s: %s", lock_path, strerror(errno));
+        rc = -1;
+    }
+    free(lock_path);
     return rc;
 }
 
@@ -978,9 +1020,10 @@ int store_sqlite_open(const store_options_t *opt, store_t **out, char err[SSE_ER
     pthread_cond_init(&s->j_cv, NULL);
     s->q_tail = &s->q_head;
     s->j_tail = &s->j_head;
+    s->lock_fd = -1;
 
-    if (make_parent(s->path, err) || open_db(s->path, &s->wdb, err) || setup_writer(s, opt, err) ||
-        open_db(s->path, &s->rdb, err))
+    if (make_parent(s->path, err) || lock_db(s, err) || open_db(s->path, &s->wdb, err) ||
+        setup_writer(s, opt, err) || open_db(s->path, &s->rdb, err))
         goto fail;
     /* The reader never writes; query_only makes a mistake here an error, not a lock. */
     if (exec(s->rdb, "PRAGMA query_only=1") != SQLITE_OK ||

@@ -5,9 +5,11 @@
 // names the port really used.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, test, after } from 'node:test';
 import {
-  openStream, request, runBinary, startServer, tokenFor, until,
+  openStream, publish, request, runBinary, startServer, tempDir, tokenFor, until,
 } from './lib/server.mjs';
 
 const servers = [];
@@ -78,5 +80,38 @@ describe('one process per port', () => {
     const again = await start({ env: { SSE_DB: 'off', SSE_PORT: String(first.port) } });
     assert.equal(again.port, first.port);
     assert.equal((await request(again, 'GET', '/healthz')).status, 200);
+  });
+});
+
+describe('one process per database', () => {
+  test('a second server on the same SSE_DB exits 1 naming it; a restart after the first stops works', async () => {
+    const dir = tempDir();
+    const db = path.join(dir, 'shared', 'history.db');
+    const first = await start({ env: { SSE_DB: db } });
+    const id = await publish(first, await tokenFor(first, 'pub'), { content: 'from the first' });
+
+    // Another port, the same database.
+    const r = runBinary([], { env: { SSE_DB: db }, defaults: true });
+    assert.equal(r.code, 1, `second server: exit ${r.code} signal ${r.signal}; stderr:\n${r.stderr}`);
+    const ls = lines(r.stderr);
+    assert.equal(ls.length, 1, `one line expected, got:\n${r.stderr}`);
+    assert.ok(ls[0].includes(`SSE_DB: store ${db}: another process is using this database`), ls[0]);
+    assert.equal((await request(first, 'GET', '/healthz')).status, 200, 'the first serves on');
+    assert.equal(await publish(first, await tokenFor(first, 'pub'), { content: 'still' }), id + 1);
+
+    assert.equal((await first.stop()).code, 0);
+    const again = await start({ env: { SSE_DB: db } });
+    assert.equal(await publish(again, await tokenFor(again, 'pub'), { content: 'after' }), id + 2,
+      'the restarted server continues the same history');
+    assert.ok(fs.existsSync(`${db}.lock`), 'the lock file stays beside the database');
+  });
+
+  test('a relative and an absolute SSE_DB naming the same file are one database', async () => {
+    const dir = tempDir();
+    const first = await start({ cwd: dir, env: { SSE_DB: 'h.db' } });
+    const r = runBinary([], { env: { SSE_DB: path.join(dir, 'h.db') }, defaults: true });
+    assert.equal(r.code, 1, `exit ${r.code}; stderr:\n${r.stderr}`);
+    assert.match(r.stderr, /another process is using this database/);
+    assert.equal((await first.stop()).code, 0);
   });
 });

@@ -1392,3 +1392,27 @@ Test(store, drain_answers_every_waiting_read_once_and_refuses_new_work)
 {
     end_with_reads_waiting(true);
 }
+
+/* ---- one server per database ---- */
+
+Test(store, a_second_open_of_the_same_database_fails_until_the_first_closes)
+{
+    store_t *first = open_default();
+    cr_assert_eq(append_ok(first, "", "", "kept"), 1);
+    store_options_t o = {.path = dbpath};
+    store_t *st = (store_t *)0x1;
+    char err[SSE_ERR_LEN] = "";
+    /* flock() locks belong to an open file, so a second open in this process is refused too. */
+    cr_assert_eq(store_sqlite_open(&o, &st, err), SSE_ERR, "a second store opened %s", dbpath);
+    cr_assert_null(st);
+    cr_assert_not_null(strstr(err, dbpath), "message \"%s\" does not name %s", err, dbpath);
+    cr_assert_not_null(strstr(err, "another process is using this database"), "%s", err);
+    cr_assert_null(strchr(err, '\n'));
+    first->ops->close(first);
+
+    store_t *again = open_default();
+    store_bounds_t b;
+    again->ops->bounds(again, &b);
+    cr_assert_eq(b.latest, 1, "the refused open changed nothing");
+    again->ops->close(again);
+}
