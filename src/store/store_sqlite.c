@@ -893,8 +893,41 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *
 }
 
 /*
+ * Proves that an event can be stored before the server says it is up: SQLite opens a
+ * file it may not write (its permissions, a read-only mount) read-only without a word,
+ * and once the tables exist the schema step writes nothing, so only an insert shows it.
+ * The row goes in with the next id, as an append would, and is rolled back. A full
+ * database passes: it must open so that trimming can make room. Returns 0, or -1 with
+ * SQLite's message in err.
+ */
+static int probe_write(store_sqlite_t *s, char err[SSE_ERR_LEN])
+{
+    char msg[160] = "";
+    int rc = exec(s->wdb, "BEGIN IMMEDIATE");
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(s->ins, 1, clamp_id(s->next_id));
+        sqlite3_bind_int64(s->ins, 2, clock_ms(CLOCK_REALTIME)); /* the size of a real row */
+        sqlite3_bind_text(s->ins, 3, "", 0, SQLITE_STATIC);
+        sqlite3_bind_text(s->ins, 4, "", 0, SQLITE_STATIC);
+        sqlite3_bind_blob(s->ins, 5, "", 0, SQLITE_STATIC);
+        rc = sqlite3_step(s->ins);
+        if (rc == SQLITE_DONE) rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK) snprintf(msg, sizeof msg, "%s", sqlite3_errmsg(s->wdb));
+    sqlite3_reset(s->ins);
+    sqlite3_clear_bindings(s->ins);
+    if (!sqlite3_get_autocommit(s->wdb)) exec(s->wdb, "ROLLBACK");
+    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_FULL) {
+        set_err(err, s->path, "cannot write the database: %s", msg);
+        return -1;
+    }
+    return 0;
+}
+
+/*
  * Sets up the write connection: WAL, sync level, an integrity check (a corrupt file must
- * stop start-up, not fail later), the schema, the size cap, and the ids to continue from.
+ * stop start-up, not fail later), the schema, the size cap, the ids to continue from, and
+ * a rolled-back insert (probe_write).
  */
 static int setup_writer(store_sqlite_t *s, const store_options_t *opt, char err[SSE_ERR_LEN])
 {
@@ -986,7 +1019,7 @@ static int setup_writer(store_sqlite_t *s, const store_options_t *opt, char err[
                 &s->trim_del, path, err) ||
         prepare(db, "SELECT coalesce(min(id), 0) FROM events", &s->sel_min, path, err))
         return -1;
-    return 0;
+    return probe_write(s, err);
 
 fail:
     sqlite3_finalize(st);

@@ -5,11 +5,12 @@
 // names the port really used.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, after } from 'node:test';
 import {
-  openStream, publish, request, runBinary, startServer, tempDir, tokenFor, until,
+  BIN, openStream, publish, request, runBinary, serverEnv, startServer, tempDir, tokenFor, until,
 } from './lib/server.mjs';
 
 const servers = [];
@@ -113,5 +114,52 @@ describe('one process per database', () => {
     assert.equal(r.code, 1, `exit ${r.code}; stderr:\n${r.stderr}`);
     assert.match(r.stderr, /another process is using this database/);
     assert.equal((await first.stop()).code, 0);
+  });
+});
+
+describe('a history that cannot be written stops start-up', () => {
+  /** A server's database after one event and a clean stop. */
+  async function makeDb() {
+    const srv = await start({});
+    await publish(srv, await tokenFor(srv, 'pub'), { content: 'one' });
+    assert.equal((await srv.stop()).code, 0);
+    return { cwd: srv.cwd, db: path.join(srv.cwd, 'data', 'ssehub.db') };
+  }
+
+  test('a read-only database file: exit 1 with SQLite\'s message, not a server answering 503', async (t) => {
+    const { cwd, db } = await makeDb();
+    fs.chmodSync(db, 0o444);
+    // Root ignores file modes (CAP_DAC_OVERRIDE): run it without capabilities, as a service would.
+    let cmd = BIN, args = [];
+    if (process.getuid() === 0) {
+      const probe = spawnSync('setpriv', ['--inh-caps=-all', '--bounding-set=-all', 'true']);
+      if (probe.status !== 0) {
+        t.skip('running as root and setpriv cannot drop capabilities here');
+        return;
+      }
+      cmd = 'setpriv';
+      args = ['--inh-caps=-all', '--bounding-set=-all', BIN];
+    }
+    const r = spawnSync(cmd, args, { cwd, env: serverEnv({}), encoding: 'utf8', timeout: 5000, killSignal: 'SIGKILL' });
+    assert.equal(r.status, 1, `exit ${r.status} signal ${r.signal}; stderr:\n${r.stderr}`);
+    const ls = lines(r.stderr);
+    assert.equal(ls.length, 1, `one line expected, got:\n${r.stderr}`);
+    assert.match(ls[0], /^ssehub: SSE_DB: store \.\/data\/ssehub\.db: cannot write the database: attempt to write a readonly database$/);
+  });
+
+  test('a database whose inserts fail (a trigger refuses them): exit 1 with the trigger\'s message', async (t) => {
+    if (spawnSync('sh', ['-c', 'command -v sqlite3']).status !== 0) {
+      t.skip('sqlite3 CLI not installed (Debian package "sqlite3")');
+      return;
+    }
+    const { cwd, db } = await makeDb();
+    const sql = "CREATE TRIGGER no_more BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'history is frozen'); END;";
+    const q = spawnSync('sqlite3', [db, sql], { encoding: 'utf8' });
+    assert.equal(q.status, 0, q.stderr);
+    const r = runBinary([], { cwd, defaults: true });
+    assert.equal(r.code, 1, `exit ${r.code} signal ${r.signal}; stderr:\n${r.stderr}`);
+    const ls = lines(r.stderr);
+    assert.equal(ls.length, 1, `one line expected, got:\n${r.stderr}`);
+    assert.match(ls[0], /SSE_DB: store .*: cannot write the database: history is frozen$/);
   });
 });

@@ -1,11 +1,13 @@
 /* SQLite history store: ids, group commit, filters, bounds, trim, size cap, bad files, close. */
 #include <criterion/criterion.h>
 #include <ftw.h>
+#include <linux/capability.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1415,4 +1417,65 @@ Test(store, a_second_open_of_the_same_database_fails_until_the_first_closes)
     again->ops->bounds(again, &b);
     cr_assert_eq(b.latest, 1, "the refused open changed nothing");
     again->ops->close(again);
+}
+
+/* ---- a database that cannot be written ---- */
+
+/* Drops every capability of this test's process, so that file modes bind root too. */
+static void drop_capabilities(void)
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    cr_assert_eq(syscall(SYS_capset, &h, d), 0, "capset: %s", strerror(errno));
+}
+
+Test(store, a_read_only_database_fails_at_open_with_sqlites_message)
+{
+    store_t *st = open_default();
+    cr_assert_eq(append_ok(st, "", "", "x"), 1);
+    st->ops->close(st);
+    cr_assert_eq(chmod(dbpath, 0444), 0);
+    drop_capabilities();
+
+    store_options_t o = {.path = dbpath};
+    st = (store_t *)0x1;
+    char err[SSE_ERR_LEN] = "";
+    cr_assert_eq(store_sqlite_open(&o, &st, err), SSE_ERR, "a read-only %s opened", dbpath);
+    cr_assert_null(st);
+    cr_assert_not_null(strstr(err, dbpath), "%s", err);
+    cr_assert_not_null(strstr(err, "attempt to write a readonly database"), "%s", err);
+}
+
+Test(store, an_over_full_database_still_opens)
+{
+    store_options_t o = {.path = dbpath, .max_bytes = 64 * 1024};
+    store_t *st = open_opts(&o);
+    char content[3000];
+    memset(content, 'f', sizeof content - 1);
+    content[sizeof content - 1] = '\0';
+    uint64_t last = 0;
+    /* Big events, then empty ones (the probe's size) into the last free bytes. */
+    for (int k = 0; k < 2; k++) {
+        int e = 0;
+        for (int i = 0; i < 100000 && e == 0; i++) {
+            uint64_t id = 0;
+            e = append_full(st, "", "", content, k ? 0 : strlen(content), &id);
+            if (e == 0) last = id;
+        }
+        cr_assert_eq(e, SSE_EFULL);
+    }
+    cr_assert_gt(last, 0);
+    st->ops->close(st);
+
+    /* The same cap, and one below the file's size: the probe's insert fails as full. */
+    int64_t caps[] = {64 * 1024, 8 * 1024};
+    for (int i = 0; i < 2; i++) {
+        o.max_bytes = caps[i];
+        st = open_opts(&o);
+        store_bounds_t b;
+        st->ops->bounds(st, &b);
+        cr_assert_eq(b.latest, last, "no id taken by the probe");
+        st->ops->close(st);
+    }
 }
