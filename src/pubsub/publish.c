@@ -41,8 +41,9 @@ static void on_commit(void *arg, const store_event_t *ev, int err)
         log_publish(rq->log, ev->id, rq->account, ev->type, ev->user, ev->content_len);
         answer_json(&rq->ans, 201, json_pack("{s:I}", "id", (json_int_t)ev->id));
     } else {
-        log_error(rq->log, "publish-failed account=%s reason=%s", rq->account,
-                  err == SSE_EFULL ? "store-full" : "store-error");
+        log_error(rq->log, "publish-failed account=%s reason=%s error=\"%s\"", rq->account,
+                  err == SSE_EFULL ? "store-full" : "store-error",
+                  ev->error ? ev->error : "unknown");
         answer_json(&rq->ans, 503,
                     json_pack("{s:s}", "error",
                               err == SSE_EFULL ? "the history store is full"

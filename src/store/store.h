@@ -17,6 +17,8 @@ typedef struct store_event {
     const char *user;
     const char *content;
     size_t content_len;
+    const char *error; /* to a commit callback of a failed append: the store's reason
+                          (SQLite's message, one line); NULL otherwise */
 } store_event_t;
 
 /**
@@ -51,7 +53,8 @@ typedef struct store_options {
  * Called on the store's writer thread once per appended event, in id order, after
  * the transaction holding it committed (err 0, ev->id and ev->time_ms set) or
  * failed (err SSE_EFULL when the disk or the size cap is full, SSE_ERR otherwise;
- * nothing of a failed event is kept). ev is valid only during the call.
+ * ev->error says why; nothing of a failed event is kept). ev is valid only during the
+ * call.
  */
 typedef void (*store_commit_fn)(void *arg, const store_event_t *ev, int err);
 

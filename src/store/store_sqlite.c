@@ -216,8 +216,12 @@ static void commit_batch(store_sqlite_t *s, pending_t *batch)
     sqlite3_clear_bindings(s->ins);
     if (rc == SQLITE_OK) rc = exec(s->wdb, "COMMIT");
     int err = SSE_OK;
+    char why[160] = "";
     if (rc != SQLITE_OK) {
         err = err_of(rc);
+        snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->wdb)); /* before ROLLBACK resets it */
+        for (char *c = why; *c; c++)
+            if ((unsigned char)*c < 0x20) *c = ' ';
         /* SQLite may already have rolled back on its own (a full disk often does). */
         if (!sqlite3_get_autocommit(s->wdb)) exec(s->wdb, "ROLLBACK");
     } else {
@@ -234,6 +238,7 @@ static void commit_batch(store_sqlite_t *s, pending_t *batch)
     while (batch) {
         pending_t *next = batch->next;
         batch->ev.id = err ? 0 : id++;
+        batch->ev.error = err ? why : NULL;
         if (batch->done) batch->done(batch->arg, &batch->ev, err);
         free(batch);
         batch = next;

@@ -88,6 +88,7 @@ typedef struct one_done {
     uint64_t id;
     int64_t time_ms;
     int err;
+    char *why; /* when set: ev->error is copied here (SSE_ERR_LEN), "" for none */
 } one_done_t;
 
 static void on_one(void *arg, const store_event_t *ev, int err)
@@ -96,6 +97,7 @@ static void on_one(void *arg, const store_event_t *ev, int err)
     d->id = ev->id;
     d->time_ms = ev->time_ms;
     d->err = err;
+    if (d->why) snprintf(d->why, SSE_ERR_LEN, "%s", ev->error ? ev->error : "");
     waiter_bump(&d->w);
 }
 
@@ -1466,6 +1468,15 @@ Test(store, an_over_full_database_still_opens)
         cr_assert_eq(e, SSE_EFULL);
     }
     cr_assert_gt(last, 0);
+
+    one_done_t d = {.w = WAITER_INIT};
+    static char why[SSE_ERR_LEN];
+    d.why = why;
+    store_event_t ev = {.type = "", .user = "", .content = "", .content_len = 0};
+    cr_assert_eq(st->ops->append(st, &ev, on_one, &d), 0);
+    waiter_wait(&d.w, 1);
+    cr_assert_eq(d.err, SSE_EFULL);
+    cr_assert_str_eq(why, "database or disk is full", "a failed append says why");
     st->ops->close(st);
 
     /* The same cap, and one below the file's size: the probe's insert fails as full. */
