@@ -82,6 +82,12 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
+/* An SSE_ name that is no setting (a typing mistake, most likely): one warning line. */
+static void warn_setting(void *arg, const char *line)
+{
+    log_warn((const log_t *)arg, "%s", line);
+}
+
 int main(int argc, char **argv)
 {
     const char *env_path = ".env";
@@ -111,11 +117,16 @@ int main(int argc, char **argv)
     }
     static config_t cfg;
     int rc = config_load(&cfg, &ef, err);
-    envfile_free(&ef);
     if (rc) {
+        envfile_free(&ef);
         fprintf(stderr, "ssehub: %s\n", err);
         return 1;
     }
+    static log_t lg;
+    lg.level = (enum log_level)log_level_parse(cfg.log_level);
+    lg.fd = STDERR_FILENO;
+    config_warn_unknown(&ef, environ, warn_setting, &lg);
+    envfile_free(&ef);
     if (auth_load_public_key(&cfg, err)) {
         fprintf(stderr, "ssehub: %s\n", err);
         return 1;
@@ -124,9 +135,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "ssehub: %s\n", err);
         return 1;
     }
-    static log_t lg;
-    lg.level = (enum log_level)log_level_parse(cfg.log_level);
-    lg.fd = STDERR_FILENO;
 
     signal(SIGPIPE, SIG_IGN);
     int fd_limit = raise_fd_limit();

@@ -105,6 +105,26 @@ int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN]);
 
 void config_free(config_t *cfg);
 
+/**
+ * The setting whose name is closest to name (letter case ignored; an edit, an insertion,
+ * a deletion or two swapped letters count one each), or NULL when none is close enough
+ * to be a typing mistake: up to 1 for a name of up to 3 letters after "SSE_", 2 up to 8,
+ * 3 beyond.
+ */
+const char *config_suggest(const char *name);
+
+/** What config_warn_unknown() calls with each warning line. */
+typedef void (*config_warn_fn)(void *arg, const char *line);
+
+/**
+ * Warns about each name that starts with "SSE_" (in any case) but is no setting, in envp
+ * (NAME=VALUE strings ending with NULL; may be NULL), then in ef (may be NULL), once per
+ * name: "SSE_PROT: unknown setting; did you mean SSE_PORT?", or without the question
+ * when config_suggest() finds nothing. Other names are left alone: the environment holds
+ * many. Returns the number of warnings.
+ */
+int config_warn_unknown(const envfile_t *ef, char *const *envp, config_warn_fn warn, void *arg);
+
 /** Writes the settings table (name, default, meaning) for --help. */
 void config_print_help(FILE *out);
 

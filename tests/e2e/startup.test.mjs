@@ -163,3 +163,25 @@ describe('a history that cannot be written stops start-up', () => {
     assert.match(ls[0], /SSE_DB: store .*: cannot write the database: history is frozen$/);
   });
 });
+
+describe('unknown SSE_ names', () => {
+  test('a name in the environment or in .env that is no setting is warned about, with the closest one', async () => {
+    const srv = await start({
+      env: { SSE_PROT: '9999', SSE_SOMETHING_ELSE: '1', SSEHUB_NOT_OURS: '1', SSE_DB: 'off' },
+      files: { '.env': '# typed by hand\nSSE_WORKER=2\nexport SSE_HEARTBEET=5\nCOMPOSE_PROJECT_NAME=x\n' },
+    });
+    const warnings = srv.lines.filter((l) => /unknown setting/.test(l)).map((l) => l.replace(/^\S+ /, ''));
+    assert.deepEqual(warnings.sort(), [
+      'WARN SSE_HEARTBEET: unknown setting; did you mean SSE_HEARTBEAT?',
+      'WARN SSE_PROT: unknown setting; did you mean SSE_PORT?',
+      'WARN SSE_SOMETHING_ELSE: unknown setting',
+      'WARN SSE_WORKER: unknown setting; did you mean SSE_WORKERS?',
+    ]);
+    assert.equal((await request(srv, 'GET', '/healthz')).status, 200, 'a warning does not stop start-up');
+  });
+
+  test('the test environment itself sets no unknown SSE_ name', async () => {
+    const srv = await start({ env: { SSE_DB: 'off' } });
+    assert.deepEqual(srv.lines.filter((l) => /unknown setting/.test(l)), []);
+  });
+});

@@ -685,3 +685,68 @@ Test(config, free_twice_is_safe)
     cr_assert_null(cfg.host);
     cr_assert_eq(cfg.naccounts, 0);
 }
+
+/* ---- unknown SSE_ names ---- */
+
+Test(config, suggest_finds_the_closest_setting_or_none)
+{
+    cr_assert_str_eq(config_suggest("SSE_PROT"), "SSE_PORT", "two letters swapped");
+    cr_assert_str_eq(config_suggest("SSE_WORKER"), "SSE_WORKERS", "a letter missing");
+    cr_assert_str_eq(config_suggest("SSE_HOSTT"), "SSE_HOST", "a letter too many");
+    cr_assert_str_eq(config_suggest("SSE_LOG_LVL"), "SSE_LOG_LEVEL");
+    cr_assert_str_eq(config_suggest("sse_port"), "SSE_PORT", "letter case");
+    cr_assert_str_eq(config_suggest("SSE_MAX_STREAM_PER_USERS"), "SSE_MAX_STREAMS_PER_USER");
+    cr_assert_str_eq(config_suggest("SSE_REUSEPORT"), "SSE_REUSE_PORT");
+    cr_assert_str_eq(config_suggest("SSE_D"), "SSE_DB");
+    cr_assert_null(config_suggest("SSE_XX"), "two of two letters differ from SSE_DB");
+    cr_assert_null(config_suggest("SSE_SOMETHING_ELSE"));
+    cr_assert_null(config_suggest("SSE_"));
+    static char longname[200];
+    memset(longname, 'A', sizeof longname - 1);
+    memcpy(longname, "SSE_", 4);
+    cr_assert_null(config_suggest(longname));
+}
+
+typedef struct warnings {
+    int n;
+    char lines[8][SSE_ERR_LEN];
+} warnings_t;
+
+static void collect(void *arg, const char *line)
+{
+    warnings_t *w = arg;
+    cr_assert_lt(w->n, 8);
+    snprintf(w->lines[w->n++], SSE_ERR_LEN, "%s", line);
+}
+
+Test(config, warn_unknown_names_in_the_environment_and_the_file)
+{
+    char *envp[] = {"PATH=/bin", "SSE_PROT=80", "SSE_PORT=1", "SSEHUB_WORKERS=2", "ALLOWED_ORIGIN=",
+                    "SSE_SOMETHING_ELSE=1", "SSE_NOVALUE", "sse_db=x", NULL};
+    parse_ok("SSE_WORKER=2\nSSE_PROT=81\nALLOWED_ORIGINS=x\nSSE_DB=off\nexport SSE_TOKEN_TL=5\n");
+    warnings_t w = {0};
+    cr_assert_eq(config_warn_unknown(&ef, envp, collect, &w), 6);
+    cr_assert_eq(w.n, 6);
+    cr_assert_str_eq(w.lines[0], "SSE_PROT: unknown setting; did you mean SSE_PORT?");
+    cr_assert_str_eq(w.lines[1], "SSE_SOMETHING_ELSE: unknown setting");
+    cr_assert_str_eq(w.lines[2], "SSE_NOVALUE: unknown setting");
+    cr_assert_str_eq(w.lines[3], "sse_db: unknown setting; did you mean SSE_DB?");
+    cr_assert_str_eq(w.lines[4], "SSE_WORKER: unknown setting; did you mean SSE_WORKERS?");
+    cr_assert_str_eq(w.lines[5], "SSE_TOKEN_TL: unknown setting; did you mean SSE_TOKEN_TTL?",
+                     "SSE_PROT, in both, is warned about once");
+
+    w.n = 0;
+    cr_assert_eq(config_warn_unknown(NULL, NULL, collect, &w), 0);
+    char *clean[] = {"SSE_PORT=1", "HOME=/root", NULL};
+    parse_ok("SSE_HOST=x\nALLOWED_ORIGIN=\nCOMPOSE_PROJECT_NAME=y\n");
+    cr_assert_eq(config_warn_unknown(&ef, clean, collect, &w), 0);
+    cr_assert_eq(w.n, 0);
+}
+
+Test(config, warn_unknown_cleans_the_name)
+{
+    char *envp[] = {"SSE_A\"B C=1", NULL};
+    warnings_t w = {0};
+    cr_assert_eq(config_warn_unknown(NULL, envp, collect, &w), 1);
+    cr_assert_str_eq(w.lines[0], "SSE_A?B?C: unknown setting");
+}
