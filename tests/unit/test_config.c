@@ -151,6 +151,34 @@ Test(envfile, single_quotes_literal)
     expect_value("C", "x");
 }
 
+Test(envfile, unquoted_values_are_taken_as_written)
+{
+    /* No escapes, no expansion, no line continuation; inner quotes are plain characters. */
+    parse_ok("A=C:\\dir\\n $HOME ${X}\nB=it's\nC=x\"y z\"\nD=a\\\nE=1\n");
+    expect_value("A", "C:\\dir\\n $HOME ${X}");
+    expect_value("B", "it's");
+    expect_value("C", "x\"y z\"");
+    expect_value("D", "a\\");
+    expect_value("E", "1");
+}
+
+Test(envfile, double_quotes_keep_any_escaped_character_and_expand_nothing)
+{
+    parse_ok("A=\"\\$HOME \\q $X ${Y}\"\nB=\"it's\"\nC='say \"hi\"'\n");
+    expect_value("A", "$HOME q $X ${Y}");
+    expect_value("B", "it's");
+    expect_value("C", "say \"hi\"");
+}
+
+Test(envfile, export_after_leading_blanks_and_blank_before_a_comment)
+{
+    parse_ok("  export A=1\n\tB=2\t# tab before the comment\nC=\"3\"\t#c\n");
+    expect_value("A", "1");
+    expect_value("B", "2");
+    expect_value("C", "3");
+    cr_assert_eq(ef.count, 3);
+}
+
 Test(envfile, crlf_line_endings)
 {
     parse_ok("A=1\r\nB=\"two\"\r\n# c\r\nC=3 # x\r\nD=4\r");
