@@ -7,10 +7,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, test, after } from 'node:test';
 import {
-  BIN, openStream, publish, request, runBinary, serverEnv, startServer, tempDir, tokenFor, until,
+  BIN, REPO, openStream, publish, request, runBinary, serverEnv, startServer, tempDir, tokenFor,
+  until,
 } from './lib/server.mjs';
 
 const servers = [];
@@ -183,5 +185,65 @@ describe('unknown SSE_ names', () => {
   test('the test environment itself sets no unknown SSE_ name', async () => {
     const srv = await start({ env: { SSE_DB: 'off' } });
     assert.deepEqual(srv.lines.filter((l) => /unknown setting/.test(l)), []);
+  });
+});
+
+describe('the banner of `make run` names the port really used', () => {
+  /** A port nothing listens on right now. */
+  const freePort = () => new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+
+  /** What `make run` does after building, in dir: scripts/make-env.sh, then the server. */
+  async function makeRun(dir, env) {
+    const banner = spawnSync('sh', [path.join(REPO, 'scripts/make-env.sh')], { cwd: dir, env, encoding: 'utf8', timeout: 5000 });
+    assert.equal(banner.status, 0, banner.stderr);
+    const srv = await start({ cwd: dir, rawEnv: env });
+    return { banner: banner.stdout, srv };
+  }
+
+  const dotEnv = (port) => [
+    'SSE_APP_KEY=banner-key-0123456789abcdef0123456789',
+    'SSE_HOST=127.0.0.1',
+    `export SSE_PORT = "${port}"   # the port of this file`,
+    'SSE_BROADCASTER_USERNAME=bc',
+    "SSE_BROADCASTER_PASSWORD='bc-pw'",
+    'SSE_DB=off',
+    '',
+  ].join('\n');
+
+  // The environment make run inherits: only what the test sets, no account or port by default.
+  const bare = (extra) => serverEnv(extra, { defaults: false });
+
+  test('SSE_PORT in the environment wins over .env, in the banner as in the server', async () => {
+    const [inFile, inEnv] = [await freePort(), await freePort()];
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, '.env'), dotEnv(inFile));
+    const { banner, srv } = await makeRun(dir, bare({ SSE_PORT: String(inEnv) }));
+    assert.equal(srv.port, inEnv, 'the server listens on the environment\'s port');
+    assert.ok(banner.includes(`curl -s -X POST http://127.0.0.1:${inEnv}/login -H 'Content-Type: application/json' -d '{"username":"bc","password":"bc-pw"}'`), banner);
+    assert.ok(banner.includes(`open http://127.0.0.1:${inEnv}/example`), banner);
+    assert.ok(!banner.includes(`:${inFile}`), `the banner names .env's port:\n${banner}`);
+    assert.match(srv.lines.join('\n'), new RegExp(`listening on 127\\.0\\.0\\.1:${inEnv} `));
+  });
+
+  test('without one in the environment, .env\'s port (quoted, after export) is the one shown and used', async () => {
+    const inFile = await freePort();
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, '.env'), dotEnv(inFile));
+    const { banner, srv } = await makeRun(dir, bare({}));
+    assert.equal(srv.port, inFile);
+    assert.ok(banner.includes(`http://127.0.0.1:${inFile}/login`), banner);
+  });
+
+  test('SSE_PORT=0: the banner defers to the server, whose line gives the port it picked', async () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, '.env'), dotEnv(8080));
+    const { banner, srv } = await makeRun(dir, bare({ SSE_PORT: '0' }));
+    assert.ok(banner.includes('"listening on" line'), banner);
+    assert.ok(!/127\.0\.0\.1:\d/.test(banner), `no port guessed:\n${banner}`);
+    assert.notEqual(srv.port, 0);
+    assert.notEqual(srv.port, 8080);
+    assert.equal((await request(srv, 'GET', '/healthz')).status, 200);
   });
 });
