@@ -59,6 +59,8 @@
  *   "unreachable", "unauthorized", "refused", "token", "expired", "login"),
  *   err.status (the HTTP status when known, else 0), err.willRetry, and
  *   err.retryIn (ms, when the client itself schedules the next attempt).
+ * - onOpen(event): each time a stream opens (the first, and after each
+ *   reconnection or renewal).
  * - onLoginError(xhr): a failed withCreds login (goSSE's hook); without it a
  *   warning is logged. There is no stream then.
  *
@@ -126,6 +128,7 @@
     this.getToken = null;
     this.onReset = null;
     this.onError = null;
+    this.onOpen = null;
     this.lastEventId = "";
     this.retryMin = 1000;
     this.retryMax = 30000;
@@ -375,10 +378,13 @@
         self.onReset(d.oldest, d.latest, e);
       }
     });
-    on("open", function () {
+    on("open", function (e) {
       if (gen === self._gen) {
         wasOpen = true;
         self._failures = 0;
+        if (typeof self.onOpen === "function") {
+          self.onOpen(e);
+        }
       }
     });
     on("error", function () {
