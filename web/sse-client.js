@@ -50,8 +50,10 @@
  * - getToken(): returns a Promise of a JWT or of {token, id}. Called on
  *   "token-expired" and when the server refuses a reconnection with 401;
  *   the client then reconnects with the new token after the last id it saw.
- *   Without it, a withCreds client logs in again with its credentials, and a
- *   withToken client stops (onError).
+ *   A rejected Promise is tried again with the backoff; one that resolves to
+ *   no token (null: the user signed out, say) stops the client (onError).
+ *   Without getToken, a withCreds client logs in again with its credentials,
+ *   and a withToken client stops (onError).
  * - onReset(oldest, latest, event): the "reset" event, sent when the resume
  *   point is older than the server's history or newer than any id: events
  *   oldest..latest can be listed with GET /notifications.
@@ -323,11 +325,12 @@
         var jwt = t && typeof t === "object" ? t.token : t;
         var id = t && typeof t === "object" && t.id !== undefined ? t.id : self.id;
         if (typeof jwt !== "string" || jwt === "") {
-          throw new Error("getToken gave no token");
+          self._fail(clientError("token", "getToken gave no token"));
+          return;
         }
         self._useToken(jwt, id);
         self._open();
-      }).catch(function (err) {
+      }, function (err) {
         if (gen !== self._gen) {
           return;
         }

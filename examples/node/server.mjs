@@ -104,7 +104,8 @@ function appPage(user) {
   /* Asked first and whenever the token runs out: this app's backend mints it. */
   client.getToken = function () {
     return fetch("/sse-token", { method: "POST" }).then(function (res) {
-      if (!res.ok) { throw new Error("/sse-token answered " + res.status); }
+      if (res.status === 401) { return null; } /* signed out: no token, the client stops */
+      if (!res.ok) { throw new Error("/sse-token answered " + res.status); } /* tried again later */
       return res.json(); /* {token, id} */
     });
   };
