@@ -11,6 +11,12 @@
  * starts again on the same port and data directory; events published before
  * the client's next attempt (held until then) must arrive through the
  * replay, followed by the live stream: each once, in order.
+ *
+ * Then the auth side of a reconnection, which EventSource does not report
+ * (it only closes): a token that expires while the server is down is
+ * refused with 401 on the way back, and the client's one fetch of the same
+ * URL tells it so, so it asks getToken for a new one and resumes with no
+ * loss; a 403 (a type the token may not ask for) stops the client instead.
  */
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -155,6 +161,99 @@ test("server down: growing capped delays between attempts, then a resume with no
     const firstClientGap = again[1] - again[0]; /* the browser's retry, then the client's first */
     assert.ok(firstClientGap <= MIN + 150, `the backoff did not start over: ${firstClientGap} ms`);
     assert.deepEqual(errors.filter((e) => e.startsWith("pageerror")), []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("the token expires while the server is down: the refused reconnection (401) gets a new token and resumes", { timeout: 60000 }, async () => {
+  const env = { SSE_TRUST_CLIENT_ID: "0" };
+  const first = await startServer({ allowedOrigin: origin.origin, env });
+  servers.push(first);
+  const { page, context, errors } = await newPage(browser);
+  try {
+    await page.goto(`${origin.origin}/page.html`);
+    let srv = first;
+    let minted = 0;
+    /* The first token lasts 3 s, the next ones an hour. */
+    await page.exposeFunction("backendToken", async () => {
+      minted++;
+      return { token: (await mintToken(srv.url, USER, { ttl: minted === 1 ? 3 : 3600 })).token, id: USER };
+    });
+    const answers = [];
+    page.on("response", (r) => {
+      if (new URL(r.url()).pathname === "/events") answers.push(r.status());
+    });
+    await page.evaluate((url) => {
+      window.__events = [];
+      window.__reports = [];
+      const c = new SSEClient(url, "sse");
+      c.retryMin = 200;
+      c.retryMax = 400;
+      c.getToken = () => window.backendToken();
+      c.setCallback((e) => window.__events.push({ data: e.data, id: e.lastEventId }));
+      c.onError = (err) => window.__reports.push({ reason: err.reason, status: err.status, willRetry: err.willRetry });
+      window.client = c;
+      c.withToken();
+    }, first.url);
+    await waitFor(page, () => window.client.es && window.client.es.readyState === 1, null, "stream not open", first);
+    const pubJwt = await tokenFor(first.url, ACCOUNTS.publisher);
+    const sent = [{ data: "before", id: await publish(first, pubJwt, { content: "before", type: "sse", user: USER }) }];
+    await waitFor(page, () => window.__events.length === 1, null, "first event", first);
+
+    /* Down for longer than the token lives; events come in meanwhile,
+     * published on the restarted server before the client is let in. */
+    assert.equal((await first.stop("SIGTERM", { removeDir: false })).code, 0);
+    await new Promise((r) => setTimeout(r, 3500));
+    let release;
+    const gate = new Promise((res) => { release = res; });
+    await page.route((u) => u.pathname === "/events", async (route) => {
+      await gate;
+      await route.continue();
+    });
+    const second = await startServer({ allowedOrigin: origin.origin, port: first.port, cwd: first.cwd, env });
+    servers.push(second);
+    srv = second;
+    for (const data of ["away-1", "away-2"]) {
+      sent.push({ data, id: await publish(second, pubJwt, { content: data, type: "sse", user: USER }) });
+    }
+    assert.equal(minted, 1, "a token was asked for before the server refused one");
+    release();
+    await waitFor(page, (n) => window.__events.length >= n, sent.length, "events after the renewal", second, 15000);
+    await page.waitForTimeout(300);
+    assert.deepEqual(await page.evaluate(() => window.__events), sent, "every event once, in order");
+    assert.equal(minted, 2, "exactly one new token");
+    assert.ok(answers.includes(401), `the server never refused the spent token: ${answers}`);
+    const reports = await page.evaluate(() => window.__reports);
+    assert.ok(reports.some((r) => r.reason === "unauthorized" && r.status === 401 && r.willRetry), JSON.stringify(reports));
+    assert.deepEqual(errors.filter((e) => e.startsWith("pageerror")), []);
+  } finally {
+    await context.close();
+  }
+});
+
+test("a stream the server refuses for good (403: a type the token may not ask for) stops the client, which says so", { timeout: 30000 }, async () => {
+  const srv = await startServer({ allowedOrigin: origin.origin, env: { SSE_TRUST_CLIENT_ID: "0" } });
+  servers.push(srv);
+  const { page, context } = await newPage(browser);
+  try {
+    await page.goto(`${origin.origin}/page.html`);
+    const { token } = await mintToken(srv.url, USER, { types: ["sse"] });
+    const requests = [];
+    page.on("request", (r) => { if (new URL(r.url()).pathname === "/events") requests.push(r.url()); });
+    await page.evaluate(({ url, jwt, user }) => {
+      window.__reports = [];
+      const c = new SSEClient(url, "other");
+      c.retryMin = 100;
+      c.onError = (err) => window.__reports.push({ reason: err.reason, status: err.status, willRetry: err.willRetry });
+      window.client = c;
+      c.withToken(jwt, user);
+    }, { url: srv.url, jwt: token, user: USER });
+    await waitFor(page, () => window.__reports.some((r) => !r.willRetry), null, "the client did not stop", srv);
+    await page.waitForTimeout(1000);
+    assert.deepEqual(await page.evaluate(() => window.__reports), [{ reason: "refused", status: 403, willRetry: false }]);
+    assert.equal(requests.length, 2, `the stream, then one probe: ${requests}`);
+    assert.equal(await page.evaluate(() => window.client.es.readyState), 2);
   } finally {
     await context.close();
   }
