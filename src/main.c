@@ -227,6 +227,9 @@ int main(int argc, char **argv)
                       "(goSSE's behaviour); see docs/security.md to turn it off");
     if (cfg.norigins == 0 && !cfg.any_origin)
         log_info(&lg, "ALLOWED_ORIGIN is empty: browsers on other origins will be refused");
+    if (netaddr_list_has_all(&cfg.proxies))
+        log_warn(&lg, "SSE_TRUSTED_PROXIES holds a /0: every client may claim any address "
+                      "(X-Forwarded-For); list only your proxies, see docs/security.md");
 
     ev_run(srv.main_loop, 0);
 

@@ -86,6 +86,8 @@ static const setting_t settings[] = {
       "failed logins per address (twice that per username) before waits start (0 = no limit)"),
     I("SSE_LOGIN_MAX_BLOCK", login_max_block, "900", 1, 86400,
       "longest wait after failed logins (seconds); waits double from 1 s"),
+    S("SSE_TRUSTED_PROXIES", trusted_proxies, "",
+      "comma list of proxy addresses/CIDRs whose X-Forwarded-For and Forwarded name the client"),
 };
 
 int config_parse_duration(const char *s, long max, long *out)
@@ -422,6 +424,11 @@ int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN])
         snprintf(err, SSE_ERR_LEN, "SSE_HOST: must not be empty");
         return SSE_EINVAL;
     }
+    char perr[SSE_ERR_LEN] = "";
+    if (netaddr_list_parse(&cfg->proxies, cfg->trusted_proxies, perr)) {
+        snprintf(err, SSE_ERR_LEN, "SSE_TRUSTED_PROXIES: %.220s", perr);
+        return SSE_EINVAL;
+    }
     return parse_origins(cfg, err);
 }
 
@@ -437,6 +444,7 @@ void config_free(config_t *cfg)
     free(cfg->accounts);
     for (int i = 0; i < cfg->norigins; i++) free(cfg->origins[i]);
     free(cfg->jwt_public_pem);
+    netaddr_list_free(&cfg->proxies);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "common.h"
+#include "netaddr.h"
 
 enum role { ROLE_NONE = 0, ROLE_SUBSCRIBER = 1, ROLE_PUBLISHER = 2, ROLE_ADMIN = 3 };
 
@@ -60,6 +61,7 @@ typedef struct config {
     char *users_file;         /* accounts with argon2id hashes, read by users_load() */
     int login_max_failures;   /* failed logins per address before waits start; 0 = no limit */
     int login_max_block;      /* seconds: the longest wait after failed logins */
+    char *trusted_proxies;    /* addresses and ranges whose X-Forwarded-For / Forwarded is believed */
 
     /* Derived by config_load(). */
     account_t *accounts; /* the SSE_* accounts, then users_load()'s */
@@ -67,6 +69,7 @@ typedef struct config {
     char *origins[CONFIG_MAX_ORIGINS];
     int norigins;
     int any_origin; /* ALLOWED_ORIGIN contains "*" */
+    netaddr_list_t proxies; /* SSE_TRUSTED_PROXIES, parsed */
 } config_t;
 
 /** A parsed .env file: NAME=VALUE pairs in file order. */
