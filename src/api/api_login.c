@@ -9,6 +9,7 @@
 #include "b64.h"
 #include "jobs.h"
 #include "log.h"
+#include "netaddr.h"
 #include "ratelimit.h"
 #include "respond.h"
 #include "users.h"
@@ -18,7 +19,8 @@ typedef struct login_req {
     const api_ctx_t *api; /* read-only: safe on a checker thread */
     answer_t ans;
     bool tls; /* the cookie gets Secure and SameSite=None */
-    char ip[46];
+    char ip[NETADDR_STR_LEN];  /* the client, for the logs */
+    char key[NETADDR_KEY_LEN]; /* the client's key for the limits (an IPv6 client's /64) */
     char *user, *pass, *id;
 } login_req_t;
 
@@ -109,7 +111,7 @@ static frame_t *success_frame(const api_ctx_t *a, const login_req_t *rq, const a
 static frame_t *login_answer(const api_ctx_t *a, const login_req_t *rq)
 {
     int64_t now = ratelimit_now_ms();
-    int wait = ratelimit_check(a->login_limit, rq->ip, rq->user, now);
+    int wait = ratelimit_check(a->login_limit, rq->key, rq->user, now);
     if (wait > 0) return blocked_frame(a, rq, wait);
     const account_t *acct;
     char clean[64];
@@ -122,11 +124,11 @@ static frame_t *login_answer(const api_ctx_t *a, const login_req_t *rq)
         acct = auth_check_password(a->cfg, rq->user, rq->pass);
     }
     if (!acct) {
-        ratelimit_fail(a->login_limit, rq->ip, rq->user, ratelimit_now_ms());
+        ratelimit_fail(a->login_limit, rq->key, rq->user, ratelimit_now_ms());
         log_info(a->log, "login-failed ip=%s user=%s", rq->ip, log_clean(rq->user, clean, sizeof clean));
         return error_frame(&rq->ans.meta, 401, "invalid credentials", NULL);
     }
-    ratelimit_success(a->login_limit, rq->ip, rq->user);
+    ratelimit_success(a->login_limit, rq->key, rq->user);
     return success_frame(a, rq, acct);
 }
 
@@ -173,11 +175,12 @@ void api_login(api_ctx_t *a, conn_t *c, const http_request_t *req)
     reply_meta_init(&rq->ans.meta, a->cfg, req);
     rq->tls = a->tls;
     snprintf(rq->ip, sizeof rq->ip, "%s", c->ip);
+    netaddr_key_of(c->ip, rq->key);
     rq->user = xstrdup(user);
     rq->pass = xstrdup(pass);
     rq->id = xstrdup(id);
     json_decref(body);
-    int wait = ratelimit_check(a->login_limit, rq->ip, rq->user, ratelimit_now_ms());
+    int wait = ratelimit_check(a->login_limit, rq->key, rq->user, ratelimit_now_ms());
     if (wait > 0 || !a->login_jobs) { /* no argon2id to run: answer on the loop, as before */
         send_now(c, &rq->ans.meta, wait > 0 ? blocked_frame(a, rq, wait) : login_answer(a, rq));
         login_req_free(rq);
