@@ -2,17 +2,19 @@
 // address of X-Forwarded-For / Forwarded that is not itself a trusted proxy;
 // from any other peer those headers are ignored. That address is what the login
 // limits, the per-address connection cap and the logs (`ip=`) use; IPv6 clients
-// are limited per /64.
+// are limited per /64. Also the login limiter under bursts: attempts in flight
+// count as failures in waiting.
 //
 // Every client socket binds its local address: 127.0.0.1 is the trusted proxy,
 // 127.0.0.2 and up are peers that are not trusted.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import {
-  ACCOUNTS, HOST, mintJwt, rawRequest, runBinary, sleep, startServer, until,
+  ACCOUNTS, BIN, HOST, mintJwt, rawRequest, runBinary, serverEnv, sleep, startServer, until,
 } from './lib/server.mjs';
 
 const PROXY = '127.0.0.1';
@@ -324,5 +326,57 @@ describe('SSE_TRUSTED_PROXIES at start-up', () => {
   test('--help lists it', () => {
     const r = runBinary(['--help']);
     assert.match(r.stdout + r.stderr, /SSE_TRUSTED_PROXIES/);
+  });
+});
+
+// ----------------------------------------------------- bursts of logins ----
+
+const USERS = {
+  alice: { username: 'alice', password: 'alice-Pw-1q2w3e', role: 'subscriber' },
+  bob: { username: 'bob', password: 'bob-Pw-4r5t6y', role: 'publisher' },
+};
+let usersText;
+
+/** The users file (argon2id lines from `ssehub passwd`), made once. */
+function users() {
+  usersText ||= Object.values(USERS).map((u) => {
+    const r = spawnSync(BIN, ['passwd', '--user', u.username, '--role', u.role], {
+      input: `${u.password}\n`, encoding: 'utf8', timeout: 30000, env: serverEnv({}, { defaults: false }),
+    });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  }).join('');
+  return usersText;
+}
+
+/** n concurrent wrong logins for alice claiming address ip through the proxy. */
+function burst(srv, n, ip) {
+  return Promise.all(Array.from({ length: n }, (_, i) => loginVia(srv, { username: 'alice', password: `guess-${i}` }, xff(ip))));
+}
+
+const verifies = (srv, ip) => linesMatching(srv, new RegExp(`login-verify ip=${ip.replace(/\./g, '\\.')} `)).length;
+
+describe('a burst of logins from one address (hashed accounts)', () => {
+  let srv;
+  before(async () => {
+    srv = await startServer({
+      files: { users: users() },
+      env: { SSE_USERS_FILE: 'users', SSE_TRUSTED_PROXIES: PROXY, SSE_LOG_LEVEL: 'debug', SSE_DB: 'off' },
+    });
+  });
+  after(async () => { if (srv) await srv.stopClean(); });
+
+  test('attempts in flight count: 40 concurrent guesses get 429s, not 40 checks; others log in', async () => {
+    const guesses = burst(srv, 40, '203.0.113.7');
+    const bob = loginVia(srv, USERS.bob, xff('203.0.113.8'));
+    const [rs, ok] = await Promise.all([guesses, bob]);
+    assert.equal(ok.status, 200, `the other address: ${ok.body}`);
+    const count = (s) => rs.filter((r) => r.status === s).length;
+    assert.equal(count(401) + count(429), 40, JSON.stringify(rs.map((r) => r.status)));
+    assert.ok(count(401) <= 5, `at most SSE_LOGIN_MAX_FAILURES (5) checked: ${count(401)} got 401`);
+    assert.ok(count(429) >= 35, `the rest waits: ${count(429)} got 429`);
+    for (const r of rs.filter((x) => x.status === 429)) assert.match(r.headers['retry-after'], /^[1-9]\d*$/);
+    await until(() => verifies(srv, '203.0.113.7') === count(401), 5000, 'the checks to be logged');
+    assert.ok(verifies(srv, '203.0.113.7') <= 5, `${verifies(srv, '203.0.113.7')} argon2id checks for the burst`);
   });
 });
