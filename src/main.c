@@ -143,7 +143,9 @@ int main(int argc, char **argv)
     srv.login_limit = ratelimit_new(cfg.login_max_failures, cfg.login_max_block, RATELIMIT_MAX_KEYS);
     if (users_any_hashed(&cfg)) { /* argon2id checks run on their own threads, never on a loop */
         srv.login_dummy_hash = users_dummy_hash();
-        srv.login_jobs = srv.login_dummy_hash ? jobs_new(USERS_CHECK_THREADS, USERS_CHECK_QUEUE) : NULL;
+        srv.login_jobs = srv.login_dummy_hash ? jobs_new(USERS_CHECK_THREADS, USERS_CHECK_QUEUE,
+                                                         USERS_CHECK_PER_ADDRESS)
+                                              : NULL;
         if (!srv.login_jobs) {
             fprintf(stderr, "ssehub: SSE_USERS_FILE: cannot start the password checks\n");
             return 1;

@@ -189,12 +189,20 @@ void api_login(api_ctx_t *a, conn_t *c, const http_request_t *req)
         return;
     }
     answer_open(&rq->ans, c, req, LOGIN_ANSWER_BYTES);
-    int rc = jobs_submit(a->login_jobs, login_job, rq);
+    /* One address may hold only a share of the queue, so the others still get through. */
+    int rc = jobs_submit_keyed(a->login_jobs, rq->key, login_job, rq);
     if (rc) {
         ratelimit_end(a->login_limit, rq->key, rq->user, &rq->hold, RATELIMIT_DROPPED, ratelimit_now_ms());
-        answer_fail(&rq->ans, 503,
-                    rc == SSE_EFULL ? "too many logins in progress; retry shortly" : "the server is stopping",
-                    "Retry-After: 1\r\n");
+        if (rc == SSE_ESHARE) {
+            log_warn(a->log, "login-blocked ip=%s reason=checks-in-progress limit=%d", rq->ip,
+                     USERS_CHECK_PER_ADDRESS);
+            answer_fail(&rq->ans, 429, "too many logins in progress from this address; retry shortly",
+                        "Retry-After: 1\r\n");
+        } else {
+            answer_fail(&rq->ans, 503,
+                        rc == SSE_EFULL ? "too many logins in progress; retry shortly" : "the server is stopping",
+                        "Retry-After: 1\r\n");
+        }
         login_req_free(rq);
     }
 }

@@ -3,7 +3,8 @@
 // from any other peer those headers are ignored. That address is what the login
 // limits, the per-address connection cap and the logs (`ip=`) use; IPv6 clients
 // are limited per /64. Also the login limiter under bursts: attempts in flight
-// count as failures in waiting.
+// count as failures in waiting, and one address holds only a share of the
+// argon2id check queue.
 //
 // Every client socket binds its local address: 127.0.0.1 is the trusted proxy,
 // 127.0.0.2 and up are peers that are not trusted.
@@ -378,5 +379,31 @@ describe('a burst of logins from one address (hashed accounts)', () => {
     for (const r of rs.filter((x) => x.status === 429)) assert.match(r.headers['retry-after'], /^[1-9]\d*$/);
     await until(() => verifies(srv, '203.0.113.7') === count(401), 5000, 'the checks to be logged');
     assert.ok(verifies(srv, '203.0.113.7') <= 5, `${verifies(srv, '203.0.113.7')} argon2id checks for the burst`);
+  });
+});
+
+describe('a burst of logins from one address with the failure limits off', () => {
+  let srv;
+  before(async () => {
+    srv = await startServer({
+      files: { users: users() },
+      env: { SSE_USERS_FILE: 'users', SSE_TRUSTED_PROXIES: PROXY, SSE_LOGIN_MAX_FAILURES: 0, SSE_LOG_LEVEL: 'debug', SSE_DB: 'off' },
+    });
+  });
+  after(async () => { if (srv) await srv.stopClean(); });
+
+  test('one address holds at most a quarter of the check queue (64): past it 429, others get through', async () => {
+    const guesses = burst(srv, 100, '203.0.113.9');
+    await sleep(20);
+    const [rs, ok] = await Promise.all([guesses, loginVia(srv, USERS.bob, xff('203.0.113.10'))]);
+    assert.equal(ok.status, 200, `the other address: ${ok.status} ${ok.body}`);
+    const count = (s) => rs.filter((r) => r.status === s).length;
+    assert.equal(count(401) + count(429), 100, JSON.stringify(rs.map((r) => r.status)));
+    assert.ok(count(429) >= 10, `past its share the address gets 429: ${count(429)} did`);
+    for (const r of rs.filter((x) => x.status === 429)) {
+      assert.equal(r.headers['retry-after'], '1');
+      assert.match(r.json?.error, /in progress from this address/);
+    }
+    assert.ok(linesMatching(srv, /WARN login-blocked ip=203\.0\.113\.9 reason=checks-in-progress limit=64/).length === count(429), srv.stderr.slice(-2000));
   });
 });
