@@ -151,7 +151,9 @@ int main(int argc, char **argv)
     srv.login_limit = ratelimit_new(cfg.login_max_failures, cfg.login_max_block, RATELIMIT_MAX_KEYS);
     if (users_any_hashed(&cfg)) { /* argon2id checks run on their own threads, never on a loop */
         srv.login_dummy_hash = users_dummy_hash();
-        srv.login_jobs = srv.login_dummy_hash ? jobs_new(USERS_CHECK_THREADS, USERS_CHECK_QUEUE) : NULL;
+        srv.login_jobs = srv.login_dummy_hash ? jobs_new(USERS_CHECK_THREADS, USERS_CHECK_QUEUE,
+                                                         USERS_CHECK_PER_ADDRESS)
+                                              : NULL;
         if (!srv.login_jobs) {
             fprintf(stderr, "ssehub: SSE_USERS_FILE: cannot start the password checks\n");
             return 1;
@@ -235,6 +237,9 @@ int main(int argc, char **argv)
                       "(goSSE's behaviour); see docs/security.md to turn it off");
     if (cfg.norigins == 0 && !cfg.any_origin)
         log_info(&lg, "ALLOWED_ORIGIN is empty: browsers on other origins will be refused");
+    if (netaddr_list_has_all(&cfg.proxies))
+        log_warn(&lg, "SSE_TRUSTED_PROXIES holds a /0: every client may claim any address "
+                      "(X-Forwarded-For); list only your proxies, see docs/security.md");
 
     ev_run(srv.main_loop, 0);
 

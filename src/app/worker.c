@@ -14,9 +14,12 @@
 
 #include "conn.h"
 #include "conn_tls.h"
+#include "forwarded.h"
 #include "http1.h"
 #include "log.h"
+#include "netaddr.h"
 #include "replay.h"
+#include "respond.h"
 #include "router.h"
 #include "sse.h"
 #include "store.h"
@@ -178,9 +181,14 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        char ip[46];
+        char ip[NETADDR_STR_LEN], key[NETADDR_KEY_LEN];
         peer_ip(fd, ip, sizeof ip);
-        if (!caps_ip_enter(&srv->caps, ip)) {
+        netaddr_key_of(ip, key);
+        /* A trusted proxy carries many clients: each of its requests counts for the one it names. */
+        netaddr_t pa;
+        bool via_proxy = srv->cfg->proxies.n > 0 && netaddr_parse(ip, strlen(ip), &pa) == SSE_OK &&
+                         netaddr_list_match(&srv->cfg->proxies, &pa);
+        if (!via_proxy && !caps_ip_enter(&srv->caps, key)) {
             atomic_fetch_sub(&srv->nconns, 1);
             refuse(fd, "too many connections from here");
             log_warn(srv->log, "refused ip=%s reason=per-address-limit limit=%d", ip,
@@ -195,12 +203,15 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
             if (!ssl) {
                 close(fd);
                 atomic_fetch_sub(&srv->nconns, 1);
-                caps_ip_leave(&srv->caps, ip);
+                if (!via_proxy) caps_ip_leave(&srv->caps, key);
                 log_error(srv->log, "tls: cannot create a session for ip=%s", ip);
                 continue;
             }
         }
-        conn_new(&w->own, fd, ip, ssl);
+        conn_t *c = conn_new(&w->own, fd, ip, ssl);
+        c->ip_counted = !via_proxy;
+        c->via_proxy = via_proxy;
+        if (via_proxy) c->proxy = pa;
     }
 }
 
@@ -457,6 +468,54 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     hub_for_each(&w->sh.hub, ping_one, w->ping);
 }
 
+/*
+ * A request that came through a trusted proxy: its client is whom its
+ * X-Forwarded-For or Forwarded header names, else the proxy itself. c->ip becomes
+ * that address (for the logs and the login limits), and from now on the connection
+ * counts under that client's key for SSE_MAX_CONNS_PER_IP, instead of the key of
+ * its previous request, if that was another. Returns false when that client is at
+ * its cap: the request was answered 503 and the connection ends, still counted
+ * for its previous client until it closes.
+ */
+static bool take_client(conn_t *c, const http_request_t *req)
+{
+    server_t *srv = worker_of(c)->srv;
+    netaddr_t a;
+    int rc = forwarded_client(req, &srv->cfg->proxies, &a);
+    if (rc != FORWARDED_CLIENT) a = c->proxy;
+    char ip[NETADDR_STR_LEN], key[NETADDR_KEY_LEN], old[NETADDR_KEY_LEN];
+    netaddr_format(&a, ip);
+    netaddr_key(&a, key);
+    if (rc < 0) log_debug(srv->log, "forwarded-ignored ip=%s reason=%s", ip, forwarded_error_name(rc));
+    if (c->ip_counted) netaddr_key_of(c->ip, old);
+    if (!c->ip_counted || strcmp(old, key) != 0) {
+        if (!caps_ip_enter(&srv->caps, key)) {
+            log_warn(srv->log, "refused ip=%s reason=per-address-limit limit=%d", ip, srv->caps.max_per_ip);
+            reply_meta_t m;
+            reply_meta_init(&m, srv->cfg, req);
+            m.keep_alive = false;
+            static const char body[] = "{\"error\":\"too many connections from here\"}";
+            frame_t *f = response_frame(&m, 503, "application/json", body, sizeof body - 1,
+                                        "Retry-After: 1\r\n");
+            conn_send(c, f);
+            frame_unref(f);
+            conn_end(c);
+            return false;
+        }
+        if (c->ip_counted) caps_ip_leave(&srv->caps, old);
+        c->ip_counted = true;
+    }
+    memcpy(c->ip, ip, sizeof c->ip);
+    return true;
+}
+
+/* Each request: first whom it comes from (through a trusted proxy), then its route. */
+static void dispatch(conn_t *c, const http_request_t *req)
+{
+    if (c->via_proxy && !take_client(c, req)) return;
+    router_dispatch(c, req);
+}
+
 /* The hooks that compose a connection with the layers above it: requests, replay, hub, caps. */
 static void conn_readable(conn_t *c)
 {
@@ -464,7 +523,7 @@ static void conn_readable(conn_t *c)
         conn_watch_input(c, false);
         return;
     }
-    http1_read(c, &worker_of(c)->lim, router_dispatch);
+    http1_read(c, &worker_of(c)->lim, dispatch);
 }
 
 static void conn_slot_reached(conn_t *c, conn_slot_t *s)
@@ -483,7 +542,12 @@ static void conn_closed(conn_t *c, const char *why)
     } else {
         log_debug(w->srv->log, "close ip=%s reason=%s", c->ip, why);
     }
-    caps_ip_leave(&w->srv->caps, c->ip);
+    if (c->ip_counted) {
+        char key[NETADDR_KEY_LEN];
+        netaddr_key_of(c->ip, key);
+        caps_ip_leave(&w->srv->caps, key);
+        c->ip_counted = false;
+    }
     caps_stream_close(&w->srv->caps, c->ticket);
     c->ticket = NULL;
     atomic_fetch_sub(&w->srv->nconns, 1);

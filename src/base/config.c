@@ -95,6 +95,8 @@ static const setting_t settings[] = {
     I("SSE_REUSE_PORT", reuse_port, "0", 0, 1,
       "1: other processes may listen on the same port and share its connections; "
       "0: start fails when one does"),
+    S("SSE_TRUSTED_PROXIES", trusted_proxies, "",
+      "comma list of proxy addresses/CIDRs whose X-Forwarded-For and Forwarded name the client"),
 };
 
 int config_parse_duration(const char *s, long max, long *out)
@@ -443,6 +445,11 @@ int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN])
         snprintf(err, SSE_ERR_LEN, "SSE_HOST: must not be empty");
         return SSE_EINVAL;
     }
+    char perr[SSE_ERR_LEN] = "";
+    if (netaddr_list_parse(&cfg->proxies, cfg->trusted_proxies, perr)) {
+        snprintf(err, SSE_ERR_LEN, "SSE_TRUSTED_PROXIES: %.220s", perr);
+        return SSE_EINVAL;
+    }
     return parse_origins(cfg, err);
 }
 
@@ -458,6 +465,7 @@ void config_free(config_t *cfg)
     free(cfg->accounts);
     for (int i = 0; i < cfg->norigins; i++) free(cfg->origins[i]);
     free(cfg->jwt_public_pem);
+    netaddr_list_free(&cfg->proxies);
     memset(cfg, 0, sizeof *cfg);
 }
 

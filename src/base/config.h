@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "common.h"
+#include "netaddr.h"
 
 enum role { ROLE_NONE = 0, ROLE_SUBSCRIBER = 1, ROLE_PUBLISHER = 2, ROLE_ADMIN = 3 };
 
@@ -65,6 +66,7 @@ typedef struct config {
     char *jwt_issuer;         /* the "iss" SSE_JWT_PUBLIC_KEY tokens must carry; "" = not checked */
     char *jwt_audience;       /* a value their "aud" must hold; "" = not checked */
     int reuse_port;           /* 1: other processes may share the port (no check at start) */
+    char *trusted_proxies;    /* addresses and ranges whose X-Forwarded-For / Forwarded is believed */
 
     /* Derived by config_load(). */
     account_t *accounts; /* the SSE_* accounts, then users_load()'s */
@@ -72,6 +74,7 @@ typedef struct config {
     char *origins[CONFIG_MAX_ORIGINS];
     int norigins;
     int any_origin; /* ALLOWED_ORIGIN contains "*" */
+    netaddr_list_t proxies; /* SSE_TRUSTED_PROXIES, parsed */
 } config_t;
 
 /** A parsed .env file: NAME=VALUE pairs in file order. */

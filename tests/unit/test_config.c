@@ -17,7 +17,8 @@ static const char *const all_vars[] = {
     "SSE_DB_SYNC", "SSE_TLS_CERT", "SSE_TLS_KEY", "SSE_COOKIE_SAMESITE", "SSE_COOKIE_DOMAIN",
     "SSE_TRUST_CLIENT_ID", "SSE_JWT_PUBLIC_KEY", "SSE_MAX_CONNS_PER_IP",
     "SSE_MAX_STREAMS_PER_USER", "SSE_USERS_FILE", "SSE_LOGIN_MAX_FAILURES", "SSE_LOGIN_MAX_BLOCK",
-    "SSE_JWT_ISSUER", "SSE_JWT_AUDIENCE", "SSE_REUSE_PORT"};
+    "SSE_JWT_ISSUER", "SSE_JWT_AUDIENCE", "SSE_REUSE_PORT",
+    "SSE_TRUSTED_PROXIES"};
 #define NVARS (sizeof all_vars / sizeof all_vars[0])
 
 /* A key of the shortest length SSE_APP_KEY accepts (32 bytes). */
@@ -681,6 +682,46 @@ Test(config, allowed_origin_too_long)
     cr_assert_eq(load_text(minimal), 0, "%s", err);
     cr_assert_eq(cfg.norigins, 2);
     cr_assert_str_eq(cfg.origins[1], v);
+}
+
+static int load_proxies(const char *value)
+{
+    char text[512];
+    snprintf(text, sizeof text, "%sSSE_TRUSTED_PROXIES=%s\n", minimal, value);
+    return load_text(text);
+}
+
+Test(config, trusted_proxies_default_none)
+{
+    cr_assert_eq(load_text(minimal), 0, "%s", err);
+    cr_assert_str_eq(cfg.trusted_proxies, "");
+    cr_assert_eq(cfg.proxies.n, 0);
+}
+
+Test(config, trusted_proxies_list)
+{
+    cr_assert_eq(load_proxies("\"127.0.0.1, 10.0.0.0/8,::1, fd00::/8\""), 0, "%s", err);
+    cr_assert_eq(cfg.proxies.n, 4);
+    netaddr_t a;
+    cr_assert_eq(netaddr_parse("10.20.30.40", 11, &a), 0);
+    cr_assert(netaddr_list_match(&cfg.proxies, &a));
+    cr_assert_eq(netaddr_parse("fd12::1", 7, &a), 0);
+    cr_assert(netaddr_list_match(&cfg.proxies, &a));
+    cr_assert_eq(netaddr_parse("192.0.2.1", 9, &a), 0);
+    cr_assert(!netaddr_list_match(&cfg.proxies, &a));
+}
+
+Test(config, trusted_proxies_bad)
+{
+    static const char *const bad[] = {"10.0.0.0/33", "banana", "10.0.0.1/8", "127.0.0.1;10.0.0.1",
+                                      "fd00::/129", "localhost", "1.2.3.4:80"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        config_free(&cfg);
+        cr_assert_eq(load_proxies(bad[i]), SSE_EINVAL, "%s", bad[i]);
+        cr_assert(strncmp(err, "SSE_TRUSTED_PROXIES: \"", 22) == 0, "%s", err);
+        cr_assert(strstr(err, bad[i]) != NULL, "%s names %s", err, bad[i]);
+        cr_assert_null(strchr(err, '\n'), "one line");
+    }
 }
 
 Test(config, help_lists_every_variable)
