@@ -322,10 +322,16 @@
         if (gen !== self._gen) {
           return;
         }
-        var jwt = t && typeof t === "object" ? t.token : t;
-        var id = t && typeof t === "object" && t.id !== undefined ? t.id : self.id;
-        if (typeof jwt !== "string" || jwt === "") {
+        if (t === null || t === undefined) { /* the page says the user signed out */
           self._fail(clientError("token", "getToken gave no token"));
+          return;
+        }
+        var jwt = typeof t === "object" ? t.token : t;
+        var id = typeof t === "object" && t.id !== undefined ? t.id : self.id;
+        if (typeof jwt !== "string" || jwt === "") {
+          /* an error body from the backend ({"error": ...}), say while it restarts: try again later */
+          self._renewNext = true;
+          self._retryLater(clientError("token", "getToken gave something that holds no token"));
           return;
         }
         self._useToken(jwt, id);

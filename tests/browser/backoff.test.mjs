@@ -258,3 +258,43 @@ test("a stream the server refuses for good (403: a type the token may not ask fo
     await context.close();
   }
 });
+
+test("a token endpoint that answers an error body is tried again with backoff, not taken for a sign-out", { timeout: 30000 }, async () => {
+  const srv = await startServer({ allowedOrigin: origin.origin, env: { SSE_TRUST_CLIENT_ID: "0" } });
+  servers.push(srv);
+  const { page, context, errors } = await newPage(browser);
+  try {
+    await page.goto(`${origin.origin}/page.html`);
+    let asked = 0;
+    /* As a backend does while ssehub restarts: 502 {"error": ...}, twice, then a token. */
+    await page.exposeFunction("backendToken", async () => {
+      asked++;
+      if (asked <= 2) return { error: "ssehub is not available" };
+      return { token: (await mintToken(srv.url, USER)).token, id: USER };
+    });
+    await page.evaluate((url) => {
+      window.__events = [];
+      window.__reports = [];
+      const c = new SSEClient(url, "sse");
+      c.retryMin = 100;
+      c.retryMax = 200;
+      c.getToken = () => window.backendToken();
+      c.setCallback((e) => window.__events.push({ data: e.data, id: e.lastEventId }));
+      c.onError = (err) => window.__reports.push({ reason: err.reason, willRetry: err.willRetry });
+      window.client = c;
+      c.withToken();
+    }, srv.url);
+    await waitFor(page, () => window.client.es && window.client.es.readyState === 1, null, "stream not open", srv);
+    const pubJwt = await tokenFor(srv.url, ACCOUNTS.publisher);
+    const id = await publish(srv, pubJwt, { content: "after-errors", type: "sse", user: USER });
+    await waitFor(page, () => window.__events.length === 1, null, "the event", srv);
+    assert.deepEqual(await page.evaluate(() => window.__events), [{ data: "after-errors", id }]);
+    assert.equal(asked, 3);
+    const reports = await page.evaluate(() => window.__reports);
+    assert.equal(reports.length, 2, JSON.stringify(reports));
+    assert.ok(reports.every((r) => r.reason === "token" && r.willRetry), JSON.stringify(reports));
+    assert.deepEqual(errors.filter((e) => e.startsWith("pageerror")), []);
+  } finally {
+    await context.close();
+  }
+});
