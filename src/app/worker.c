@@ -468,38 +468,53 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     hub_for_each(&w->sh.hub, ping_one, w->ping);
 }
 
+/* Answers a request that is refused before its route, and ends the connection after it. */
+static void refuse_request(conn_t *c, const http_request_t *req, int status, const char *body,
+                           const char *extra)
+{
+    reply_meta_t m;
+    reply_meta_init(&m, worker_of(c)->srv->cfg, req);
+    m.keep_alive = false;
+    frame_t *f = response_frame(&m, status, "application/json", body, strlen(body), extra);
+    conn_send(c, f);
+    frame_unref(f);
+    conn_end(c);
+}
+
 /*
  * A request that came through a trusted proxy: its client is whom its
- * X-Forwarded-For or Forwarded header names, else the proxy itself. c->ip becomes
- * that address (for the logs and the login limits), and from now on the connection
- * counts under that client's key for SSE_MAX_CONNS_PER_IP, instead of the key of
- * its previous request, if that was another. Returns false when that client is at
- * its cap: the request was answered 503 and the connection ends, still counted
- * for its previous client until it closes.
+ * X-Forwarded-For (or, without one, Forwarded) header names, else, with neither,
+ * the proxy itself. c->ip becomes that address (for the logs and the login
+ * limits), and from now on the connection counts under that client's key for
+ * SSE_MAX_CONNS_PER_IP, instead of the key of its previous request, if that was
+ * another. Returns false when the request was answered and the connection ends,
+ * still counted for its previous client until it closes: 400 when the header does
+ * not name a client (counting it as the proxy would let a client choose the
+ * proxy's limits and hide in its log lines), 503 when that client is at its cap.
  */
 static bool take_client(conn_t *c, const http_request_t *req)
 {
     server_t *srv = worker_of(c)->srv;
     netaddr_t a;
     int rc = forwarded_client(req, &srv->cfg->proxies, &a);
-    if (rc != FORWARDED_CLIENT) a = c->proxy;
+    if (rc == FORWARDED_NONE) a = c->proxy;
     char ip[NETADDR_STR_LEN], key[NETADDR_KEY_LEN], old[NETADDR_KEY_LEN];
+    if (rc < 0) {
+        netaddr_format(&c->proxy, ip);
+        log_info(srv->log, "refused ip=%s reason=%s", ip, forwarded_error_name(rc));
+        refuse_request(c, req, 400,
+                       "{\"error\":\"X-Forwarded-For or Forwarded from a trusted proxy names no client address\"}",
+                       NULL);
+        return false;
+    }
     netaddr_format(&a, ip);
     netaddr_key(&a, key);
-    if (rc < 0) log_debug(srv->log, "forwarded-ignored ip=%s reason=%s", ip, forwarded_error_name(rc));
     if (c->ip_counted) netaddr_key_of(c->ip, old);
     if (!c->ip_counted || strcmp(old, key) != 0) {
         if (!caps_ip_enter(&srv->caps, key)) {
             log_warn(srv->log, "refused ip=%s reason=per-address-limit limit=%d", ip, srv->caps.max_per_ip);
-            reply_meta_t m;
-            reply_meta_init(&m, srv->cfg, req);
-            m.keep_alive = false;
-            static const char body[] = "{\"error\":\"too many connections from here\"}";
-            frame_t *f = response_frame(&m, 503, "application/json", body, sizeof body - 1,
-                                        "Retry-After: 1\r\n");
-            conn_send(c, f);
-            frame_unref(f);
-            conn_end(c);
+            refuse_request(c, req, 503, "{\"error\":\"too many connections from here\"}",
+                           "Retry-After: 1\r\n");
             return false;
         }
         if (c->ip_counted) caps_ip_leave(&srv->caps, old);

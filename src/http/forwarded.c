@@ -189,15 +189,14 @@ int forwarded_client(const http_request_t *req, const netaddr_list_t *trusted, n
         }
     }
     if (!has_xff && !has_fwd) return FORWARDED_NONE;
-    netaddr_t a, b;
-    if (has_xff && resolve(&xff, trusted, &a) != FORWARDED_CLIENT) return FORWARDED_MALFORMED;
-    if (has_fwd && resolve(&fwd, trusted, &b) != FORWARDED_CLIENT) return FORWARDED_MALFORMED;
-    if (has_xff && has_fwd && !netaddr_equal(&a, &b)) return FORWARDED_CONFLICT;
-    *client = has_xff ? a : b;
+    /* The usual proxies append to X-Forwarded-For and pass a client's Forwarded through
+     * untouched: when both are there, only X-Forwarded-For can be the proxy's. */
+    if (resolve(has_xff ? &xff : &fwd, trusted, client) != FORWARDED_CLIENT) return FORWARDED_MALFORMED;
     return FORWARDED_CLIENT;
 }
 
 const char *forwarded_error_name(int result)
 {
-    return result == FORWARDED_CONFLICT ? "conflicting-headers" : "malformed-header";
+    (void)result;
+    return "malformed-header";
 }

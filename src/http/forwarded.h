@@ -9,8 +9,7 @@
 enum forwarded_result {
     FORWARDED_NONE = 0,       /* neither header: the peer is the client */
     FORWARDED_CLIENT = 1,     /* *client is the address the chain names */
-    FORWARDED_MALFORMED = -1, /* a header could not be read: believe neither */
-    FORWARDED_CONFLICT = -2,  /* both headers, naming different clients: believe neither */
+    FORWARDED_MALFORMED = -1, /* the header read does not name a client address */
 };
 
 /** Most hops of one chain read from the right; a longer run of trusted proxies is malformed. */
@@ -24,8 +23,10 @@ enum forwarded_result {
  * left-most one when every hop is trusted. Only the hops up to it are read, so
  * junk a client put in front does not matter; a hop that is not an address
  * ("unknown", an obfuscated name, garbage) or a Forwarded header that does not
- * parse is FORWARDED_MALFORMED. A proxy that sets one header may pass the other
- * through from the client untouched, so when both are present they must agree.
+ * parse is FORWARDED_MALFORMED. When both headers are present only
+ * X-Forwarded-For is read: the usual proxies append to it and pass a Forwarded
+ * header the client wrote through untouched (a proxy that sets only Forwarded
+ * must drop a client's X-Forwarded-For).
  * Addresses may carry a port ("192.0.2.1:80", "[2001:db8::1]:4711"); IPv6 in
  * Forwarded comes quoted in brackets, as RFC 7239 says.
  */
