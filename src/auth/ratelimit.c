@@ -76,7 +76,15 @@ static rl_entry_t *table_get(ratelimit_t *rl, rl_table_t *t, const char *key, in
 /* A new entry for key, newest in the age order; the oldest is forgotten when the table is full. */
 static rl_entry_t *table_add(ratelimit_t *rl, rl_table_t *t, const char *key, int64_t now)
 {
-    if (t->map.count >= rl->max_keys) table_drop(t, container_of(t->lru.next, rl_entry_t, lru));
+    if (t->map.count >= rl->max_keys) {
+        /* Forget the oldest entry with no attempt in flight: forgetting one that has
+         * some would let its key start over while its guesses are still checked.
+         * At most a check queue's worth are in flight, far fewer than max_keys. */
+        list_node_t *pos = t->lru.next;
+        while (pos != &t->lru && container_of(pos, rl_entry_t, lru)->pending > 0) pos = pos->next;
+        if (pos == &t->lru) pos = t->lru.next;
+        table_drop(t, container_of(pos, rl_entry_t, lru));
+    }
     size_t n = strlen(key);
     rl_entry_t *e = xcalloc(1, sizeof *e + n + 1);
     memcpy(e->key, key, n + 1);

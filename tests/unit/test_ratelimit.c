@@ -308,3 +308,21 @@ Test(ratelimit, an_entry_in_flight_is_not_forgotten)
     ratelimit_end(rl, "a", NULL, &h, RATELIMIT_DROPPED, 100 * S);
     ratelimit_free(rl);
 }
+
+Test(ratelimit, a_full_table_keeps_the_entries_in_flight)
+{
+    /* Room for 4 addresses; "a" is the oldest and has its free attempt in flight. */
+    ratelimit_t *rl = ratelimit_new(1, 900, 4);
+    ratelimit_hold_t h, extra;
+    cr_assert_eq(ratelimit_begin(rl, "a", NULL, 0, &h), 0);
+    char key[16];
+    for (int i = 0; i < 20; i++) { /* churn new keys through the full table */
+        snprintf(key, sizeof key, "k%d", i);
+        ratelimit_fail(rl, key, NULL, 1);
+    }
+    /* Still counted: a second concurrent attempt from "a" waits. */
+    cr_assert_eq(ratelimit_begin(rl, "a", NULL, 2, &extra), 1);
+    ratelimit_end(rl, "a", NULL, &h, RATELIMIT_FAILED, 2);
+    cr_assert_eq(ratelimit_check(rl, "a", NULL, 2), 1, "the failure lands on the same entry");
+    ratelimit_free(rl);
+}
