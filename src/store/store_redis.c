@@ -232,11 +232,12 @@ static store_event_t copy_event(const store_event_t *ev)
                            .content = buf + tl + ul + 2, .content_len = cl};
 }
 
-static void note_latest(store_redis_t *s, uint64_t id)
+/* Notes that ids lo..hi are held: latest grows, and an empty history starts at lo. */
+static void note_held(store_redis_t *s, uint64_t lo, uint64_t hi)
 {
     pthread_mutex_lock(&s->b_mu);
-    if (id > s->bounds.latest) s->bounds.latest = id;
-    if (s->bounds.oldest == 0 && id) s->bounds.oldest = id;
+    if (hi > s->bounds.latest) s->bounds.latest = hi;
+    if (s->bounds.oldest == 0 && lo) s->bounds.oldest = lo;
     pthread_mutex_unlock(&s->b_mu);
 }
 
@@ -389,14 +390,15 @@ static void commit_batch(store_redis_t *s, pending_t *batch)
         }
         if (send_batch(s, batch)) break;
     }
-    uint64_t newest = 0;
+    uint64_t lowest = 0, newest = 0;
     for (pending_t *p = batch; p; p = p->next) {
         if (p->err == 1) p->err = SSE_EUNAVAIL;
         if (p->err == 0 && p->ev.id > newest) newest = p->ev.id;
+        if (p->err == 0 && (!lowest || p->ev.id < lowest)) lowest = p->ev.id;
     }
     pthread_mutex_unlock(&s->w_mu);
     if (newest) {
-        note_latest(s, newest);
+        note_held(s, lowest, newest);
         pthread_mutex_lock(&s->b_mu);
         if (newest > s->committed) s->committed = newest;
         pthread_mutex_unlock(&s->b_mu);
@@ -622,7 +624,7 @@ static void run_job(store_redis_t *s, job_t *j)
         store_event_t ev;
         if (parse_entry(first->element[0], &ev, NULL)) page.bounds.oldest = ev.id;
     }
-    note_latest(s, page.bounds.latest);
+    note_held(s, 0, page.bounds.latest);
 
     const redisReply *cur = exec->element[2];
     bool done = false;
@@ -738,7 +740,7 @@ static void *feed_main(void *p)
                 store_event_t ev;
                 if (!parse_entry(entries->element[i], &ev, NULL) || ev.id <= s->fed) continue;
                 s->fed = ev.id;
-                note_latest(s, ev.id); /* latest grows before any fan-out */
+                note_held(s, ev.id, ev.id); /* latest grows before any fan-out */
                 if (s->feed) s->feed(s->feed_arg, &ev);
             }
         }
