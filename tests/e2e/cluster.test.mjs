@@ -164,6 +164,17 @@ test('a node killed with SIGKILL: its subscriber resumes on the other node with 
   again.close();
 });
 
+test('one node: /readyz is 200 while the SQLite store is open, and with SSE_DB=off', { timeout: 20000 }, async () => {
+  for (const env of [{}, { SSE_DB: 'off' }]) {
+    const srv = await startServer({ env });
+    servers.push(srv);
+    const res = await request(srv, 'GET', '/readyz');
+    assert.equal(res.status, 200, res.body);
+    assert.deepEqual(JSON.parse(res.body), { status: 'ready' });
+    await srv.stop();
+  }
+});
+
 test('a bad SSE_REDIS_URL, or a Redis that cannot be reached, stops start-up with one line naming SSE_REDIS_URL', { skip, timeout: 20000 }, async () => {
   for (const url of ['redis//127.0.0.1:1', 'redis://127.0.0.1:99999']) {
     const srv = await startServer({ env: { SSE_REDIS_URL: url } }).catch((e) => e);
