@@ -207,6 +207,9 @@ Test(store_redis, two_nodes_get_unique_increasing_ids_and_both_feeds_see_every_e
     a->ops->close(a);
     b->ops->close(b);
     c->ops->close(c);
+    free(fa);
+    free(fb);
+    free(fc);
 }
 
 Test(store_redis, a_resent_append_answers_its_first_id_and_is_stored_once)
@@ -262,6 +265,7 @@ Test(store_redis, while_redis_is_down_appends_fail_unavailable_and_the_feed_resu
     cr_assert_eq(fed_wait(f, 7), 7);
     for (int i = 0; i < 7; i++) cr_assert_eq(f->ids[i], (uint64_t)i + 1, "feed row %d", i);
     st->ops->close(st);
+    free(f);
 }
 
 Test(store_redis, open_fails_in_one_line_naming_the_address)
