@@ -83,6 +83,12 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
+/* An SSE_ name that is no setting (a typing mistake, most likely): one warning line. */
+static void warn_setting(void *arg, const char *line)
+{
+    log_warn((const log_t *)arg, "%s", line);
+}
+
 int main(int argc, char **argv)
 {
     const char *env_path = ".env";
@@ -112,11 +118,16 @@ int main(int argc, char **argv)
     }
     static config_t cfg;
     int rc = config_load(&cfg, &ef, err);
-    envfile_free(&ef);
     if (rc) {
+        envfile_free(&ef);
         fprintf(stderr, "ssehub: %s\n", err);
         return 1;
     }
+    static log_t lg;
+    lg.level = (enum log_level)log_level_parse(cfg.log_level);
+    lg.fd = STDERR_FILENO;
+    config_warn_unknown(&ef, environ, warn_setting, &lg);
+    envfile_free(&ef);
     if (auth_load_public_key(&cfg, err)) {
         fprintf(stderr, "ssehub: %s\n", err);
         return 1;
@@ -125,9 +136,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "ssehub: %s\n", err);
         return 1;
     }
-    static log_t lg;
-    lg.level = (enum log_level)log_level_parse(cfg.log_level);
-    lg.fd = STDERR_FILENO;
 
     signal(SIGPIPE, SIG_IGN);
     int fd_limit = raise_fd_limit();
@@ -144,7 +152,9 @@ int main(int argc, char **argv)
     srv.login_limit = ratelimit_new(cfg.login_max_failures, cfg.login_max_block, RATELIMIT_MAX_KEYS);
     if (users_any_hashed(&cfg)) { /* argon2id checks run on their own threads, never on a loop */
         srv.login_dummy_hash = users_dummy_hash();
-        srv.login_jobs = srv.login_dummy_hash ? jobs_new(USERS_CHECK_THREADS, USERS_CHECK_QUEUE) : NULL;
+        srv.login_jobs = srv.login_dummy_hash ? jobs_new(USERS_CHECK_THREADS, USERS_CHECK_QUEUE,
+                                                         USERS_CHECK_PER_ADDRESS)
+                                              : NULL;
         if (!srv.login_jobs) {
             fprintf(stderr, "ssehub: SSE_USERS_FILE: cannot start the password checks\n");
             return 1;
@@ -241,6 +251,9 @@ int main(int argc, char **argv)
                       "(goSSE's behaviour); see docs/security.md to turn it off");
     if (cfg.norigins == 0 && !cfg.any_origin)
         log_info(&lg, "ALLOWED_ORIGIN is empty: browsers on other origins will be refused");
+    if (netaddr_list_has_all(&cfg.proxies))
+        log_warn(&lg, "SSE_TRUSTED_PROXIES holds a /0: every client may claim any address "
+                      "(X-Forwarded-For); list only your proxies, see docs/security.md");
 
     ev_run(srv.main_loop, 0);
 

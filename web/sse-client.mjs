@@ -3,9 +3,9 @@
  *
  *   import SSEClient from "/client/sse-client.mjs";
  *   // or: import { SSEClient } from "/client/sse-client.mjs";
- *   new SSEClient(location.origin, "sse")
- *     .setCallback((e) => console.log(e.type, e.data))
- *     .withCreds("user", "password", "user-id");
+ *   const client = new SSEClient("https://sse.example.org", "sse");
+ *   client.getToken = () => fetch("/sse-token", { method: "POST" }).then((r) => r.json());
+ *   client.setCallback((e) => console.log(e.type, e.data)).withToken();
  *
  * The client itself lives in sse-client.js (a classic script, so pages
  * without modules can use it too); importing it runs it once, which defines

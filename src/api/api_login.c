@@ -9,6 +9,7 @@
 #include "b64.h"
 #include "jobs.h"
 #include "log.h"
+#include "netaddr.h"
 #include "ratelimit.h"
 #include "respond.h"
 #include "users.h"
@@ -18,7 +19,9 @@ typedef struct login_req {
     const api_ctx_t *api; /* read-only: safe on a checker thread */
     answer_t ans;
     bool tls; /* the cookie gets Secure and SameSite=None */
-    char ip[46];
+    char ip[NETADDR_STR_LEN];  /* the client, for the logs */
+    char key[NETADDR_KEY_LEN]; /* the client's key for the limits (an IPv6 client's /64) */
+    ratelimit_hold_t hold;     /* the attempt, in flight for the limiter until it is checked */
     char *user, *pass, *id;
 } login_req_t;
 
@@ -114,15 +117,12 @@ static frame_t *success_frame(const api_ctx_t *a, const login_req_t *rq, const a
 }
 
 /*
- * The whole attempt: the brute-force limits first (a blocked attempt is not
- * checked), then the password, then the counters. Returns the response frame.
- * With hashed accounts this is slow and runs on a checker thread.
+ * The password check of an attempt the limiter admitted (ratelimit_begin), then
+ * the counters: its hold ends as a failure or a success. Returns the response
+ * frame. With hashed accounts this is slow and runs on a checker thread.
  */
-static frame_t *login_answer(const api_ctx_t *a, const login_req_t *rq)
+static frame_t *login_answer(const api_ctx_t *a, login_req_t *rq)
 {
-    int64_t now = ratelimit_now_ms();
-    int wait = ratelimit_check(a->login_limit, rq->ip, rq->user, now);
-    if (wait > 0) return blocked_frame(a, rq, wait);
     const account_t *acct;
     char clean[64];
     if (a->login_jobs) {
@@ -134,11 +134,11 @@ static frame_t *login_answer(const api_ctx_t *a, const login_req_t *rq)
         acct = auth_check_password(a->cfg, rq->user, rq->pass);
     }
     if (!acct) {
-        ratelimit_fail(a->login_limit, rq->ip, rq->user, ratelimit_now_ms());
+        ratelimit_end(a->login_limit, rq->key, rq->user, &rq->hold, RATELIMIT_FAILED, ratelimit_now_ms());
         log_info(a->log, "login-failed ip=%s user=%s", rq->ip, log_clean(rq->user, clean, sizeof clean));
         return error_frame(&rq->ans.meta, 401, "invalid credentials", NULL);
     }
-    ratelimit_success(a->login_limit, rq->ip, rq->user);
+    ratelimit_end(a->login_limit, rq->key, rq->user, &rq->hold, RATELIMIT_SUCCEEDED, ratelimit_now_ms());
     return success_frame(a, rq, acct);
 }
 
@@ -146,6 +146,9 @@ static frame_t *login_answer(const api_ctx_t *a, const login_req_t *rq)
 static void login_job(void *arg, bool cancelled)
 {
     login_req_t *rq = arg;
+    if (cancelled)
+        ratelimit_end(rq->api->login_limit, rq->key, rq->user, &rq->hold, RATELIMIT_DROPPED,
+                      ratelimit_now_ms());
     answer_send(&rq->ans, cancelled ? error_frame(&rq->ans.meta, 503, "the server is stopping", NULL)
                                     : login_answer(rq->api, rq));
     login_req_free(rq);
@@ -191,22 +194,33 @@ void api_login(api_ctx_t *a, conn_t *c, const http_request_t *req)
     reply_meta_init(&rq->ans.meta, a->cfg, req);
     rq->tls = a->tls;
     snprintf(rq->ip, sizeof rq->ip, "%s", c->ip);
+    netaddr_key_of(c->ip, rq->key);
     rq->user = xstrdup(user);
     rq->pass = xstrdup(pass);
     rq->id = xstrdup(id);
     json_decref(body);
-    int wait = ratelimit_check(a->login_limit, rq->ip, rq->user, ratelimit_now_ms());
+    /* Admitted attempts count as failures in waiting until checked: a burst is limited at once. */
+    int wait = ratelimit_begin(a->login_limit, rq->key, rq->user, ratelimit_now_ms(), &rq->hold);
     if (wait > 0 || !a->login_jobs) { /* no argon2id to run: answer on the loop, as before */
         send_now(c, &rq->ans.meta, wait > 0 ? blocked_frame(a, rq, wait) : login_answer(a, rq));
         login_req_free(rq);
         return;
     }
     answer_open(&rq->ans, c, req, LOGIN_ANSWER_BYTES);
-    int rc = jobs_submit(a->login_jobs, login_job, rq);
+    /* One address may hold only a share of the queue, so the others still get through. */
+    int rc = jobs_submit_keyed(a->login_jobs, rq->key, login_job, rq);
     if (rc) {
-        answer_fail(&rq->ans, 503,
-                    rc == SSE_EFULL ? "too many logins in progress; retry shortly" : "the server is stopping",
-                    "Retry-After: 1\r\n");
+        ratelimit_end(a->login_limit, rq->key, rq->user, &rq->hold, RATELIMIT_DROPPED, ratelimit_now_ms());
+        if (rc == SSE_ESHARE) {
+            log_warn(a->log, "login-blocked ip=%s reason=checks-in-progress limit=%d", rq->ip,
+                     USERS_CHECK_PER_ADDRESS);
+            answer_fail(&rq->ans, 429, "too many logins in progress from this address; retry shortly",
+                        "Retry-After: 1\r\n");
+        } else {
+            answer_fail(&rq->ans, 503,
+                        rc == SSE_EFULL ? "too many logins in progress; retry shortly" : "the server is stopping",
+                        "Retry-After: 1\r\n");
+        }
         login_req_free(rq);
     }
 }

@@ -14,9 +14,12 @@
 
 #include "conn.h"
 #include "conn_tls.h"
+#include "forwarded.h"
 #include "http1.h"
 #include "log.h"
+#include "netaddr.h"
 #include "replay.h"
+#include "respond.h"
 #include "router.h"
 #include "sse.h"
 #include "store.h"
@@ -24,7 +27,71 @@
 #define ACCEPTS_PER_WAKE 64
 #define LISTEN_BACKLOG 4096
 
-static int open_listener(const char *host, int *port, char err[SSE_ERR_LEN])
+/* Writes "host:port" into out, with brackets around an IPv6 address. */
+static void format_addr(char *out, size_t n, const char *host, int port)
+{
+    snprintf(out, n, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+}
+
+static int sockaddr_port(const struct sockaddr *sa)
+{
+    return ntohs(sa->sa_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
+                                           : ((const struct sockaddr_in *)sa)->sin_port);
+}
+
+static void sockaddr_set_port(struct sockaddr *sa, int port)
+{
+    if (sa->sa_family == AF_INET6)
+        ((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)port);
+}
+
+/*
+ * Checks that no other process listens on the address, and with port 0 picks the free
+ * port the workers will share (*port is set to it). A reuseport group admits any socket
+ * of the same user that also sets SO_REUSEPORT, so a second ssehub would silently get a
+ * share of the connections; a socket bound without SO_REUSEPORT is refused with
+ * EADDRINUSE while anyone listens there. SO_REUSEADDR keeps the connections of an earlier
+ * run, in TIME_WAIT, from counting. The probe is closed before the workers bind: two
+ * processes started within that instant could still both pass. Returns 0, or -1 with
+ * one line in err.
+ */
+static int check_port_free(struct addrinfo *ai, const char *host, int *port,
+                           char err[SSE_ERR_LEN])
+{
+    char addr[300];
+    format_addr(addr, sizeof addr, host, *port);
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen)) {
+        if (errno == EADDRINUSE)
+            snprintf(err, SSE_ERR_LEN, "SSE_PORT: another process is listening on %.128s "
+                                       "(SSE_REUSE_PORT=1 shares the port on purpose)", addr);
+        else
+            snprintf(err, SSE_ERR_LEN, "SSE_PORT: cannot listen on %.128s: %s", addr,
+                     strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (*port == 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        *port = sockaddr_port((struct sockaddr *)&ss);
+        sockaddr_set_port(ai->ai_addr, *port);
+    }
+    close(fd);
+    return 0;
+}
+
+/*
+ * Opens one worker's listening socket on host:port, in the reuseport group every worker
+ * joins. With check, first makes sure no other process holds the port (check_port_free).
+ * *port is updated with the real port when it was 0. Returns the socket, or -1 with one
+ * line in err.
+ */
+static int open_listener(const char *host, int *port, bool check, char err[SSE_ERR_LEN])
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res;
@@ -35,6 +102,10 @@ static int open_listener(const char *host, int *port, char err[SSE_ERR_LEN])
         snprintf(err, SSE_ERR_LEN, "SSE_HOST: cannot use \"%s\": %s", host, gai_strerror(rc));
         return -1;
     }
+    if (check && check_port_free(res, host, port, err)) {
+        freeaddrinfo(res);
+        return -1;
+    }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd >= 0) {
@@ -42,7 +113,10 @@ static int open_listener(const char *host, int *port, char err[SSE_ERR_LEN])
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     }
     if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, LISTEN_BACKLOG)) {
-        snprintf(err, SSE_ERR_LEN, "SSE_PORT: cannot listen on %s:%d: %s", host, *port, strerror(errno));
+        int e = errno;
+        char addr[300];
+        format_addr(addr, sizeof addr, host, *port);
+        snprintf(err, SSE_ERR_LEN, "SSE_PORT: cannot listen on %.128s: %s", addr, strerror(e));
         if (fd >= 0) close(fd);
         freeaddrinfo(res);
         return -1;
@@ -51,8 +125,7 @@ static int open_listener(const char *host, int *port, char err[SSE_ERR_LEN])
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     if (*port == 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-        *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                : ((struct sockaddr_in *)&ss)->sin_port);
+        *port = sockaddr_port((struct sockaddr *)&ss);
     return fd;
 }
 
@@ -108,9 +181,14 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        char ip[46];
+        char ip[NETADDR_STR_LEN], key[NETADDR_KEY_LEN];
         peer_ip(fd, ip, sizeof ip);
-        if (!caps_ip_enter(&srv->caps, ip)) {
+        netaddr_key_of(ip, key);
+        /* A trusted proxy carries many clients: each of its requests counts for the one it names. */
+        netaddr_t pa;
+        bool via_proxy = srv->cfg->proxies.n > 0 && netaddr_parse(ip, strlen(ip), &pa) == SSE_OK &&
+                         netaddr_list_match(&srv->cfg->proxies, &pa);
+        if (!via_proxy && !caps_ip_enter(&srv->caps, key)) {
             atomic_fetch_sub(&srv->nconns, 1);
             refuse(fd, "too many connections from here");
             log_warn(srv->log, "refused ip=%s reason=per-address-limit limit=%d", ip,
@@ -125,12 +203,15 @@ static void on_accept(struct ev_loop *loop, ev_io *io, int revents)
             if (!ssl) {
                 close(fd);
                 atomic_fetch_sub(&srv->nconns, 1);
-                caps_ip_leave(&srv->caps, ip);
+                if (!via_proxy) caps_ip_leave(&srv->caps, key);
                 log_error(srv->log, "tls: cannot create a session for ip=%s", ip);
                 continue;
             }
         }
-        conn_new(&w->own, fd, ip, ssl);
+        conn_t *c = conn_new(&w->own, fd, ip, ssl);
+        c->ip_counted = !via_proxy;
+        c->via_proxy = via_proxy;
+        if (via_proxy) c->proxy = pa;
     }
 }
 
@@ -387,6 +468,54 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *t, int revents)
     hub_for_each(&w->sh.hub, ping_one, w->ping);
 }
 
+/*
+ * A request that came through a trusted proxy: its client is whom its
+ * X-Forwarded-For or Forwarded header names, else the proxy itself. c->ip becomes
+ * that address (for the logs and the login limits), and from now on the connection
+ * counts under that client's key for SSE_MAX_CONNS_PER_IP, instead of the key of
+ * its previous request, if that was another. Returns false when that client is at
+ * its cap: the request was answered 503 and the connection ends, still counted
+ * for its previous client until it closes.
+ */
+static bool take_client(conn_t *c, const http_request_t *req)
+{
+    server_t *srv = worker_of(c)->srv;
+    netaddr_t a;
+    int rc = forwarded_client(req, &srv->cfg->proxies, &a);
+    if (rc != FORWARDED_CLIENT) a = c->proxy;
+    char ip[NETADDR_STR_LEN], key[NETADDR_KEY_LEN], old[NETADDR_KEY_LEN];
+    netaddr_format(&a, ip);
+    netaddr_key(&a, key);
+    if (rc < 0) log_debug(srv->log, "forwarded-ignored ip=%s reason=%s", ip, forwarded_error_name(rc));
+    if (c->ip_counted) netaddr_key_of(c->ip, old);
+    if (!c->ip_counted || strcmp(old, key) != 0) {
+        if (!caps_ip_enter(&srv->caps, key)) {
+            log_warn(srv->log, "refused ip=%s reason=per-address-limit limit=%d", ip, srv->caps.max_per_ip);
+            reply_meta_t m;
+            reply_meta_init(&m, srv->cfg, req);
+            m.keep_alive = false;
+            static const char body[] = "{\"error\":\"too many connections from here\"}";
+            frame_t *f = response_frame(&m, 503, "application/json", body, sizeof body - 1,
+                                        "Retry-After: 1\r\n");
+            conn_send(c, f);
+            frame_unref(f);
+            conn_end(c);
+            return false;
+        }
+        if (c->ip_counted) caps_ip_leave(&srv->caps, old);
+        c->ip_counted = true;
+    }
+    memcpy(c->ip, ip, sizeof c->ip);
+    return true;
+}
+
+/* Each request: first whom it comes from (through a trusted proxy), then its route. */
+static void dispatch(conn_t *c, const http_request_t *req)
+{
+    if (c->via_proxy && !take_client(c, req)) return;
+    router_dispatch(c, req);
+}
+
 /* The hooks that compose a connection with the layers above it: requests, replay, hub, caps. */
 static void conn_readable(conn_t *c)
 {
@@ -394,7 +523,7 @@ static void conn_readable(conn_t *c)
         conn_watch_input(c, false);
         return;
     }
-    http1_read(c, &worker_of(c)->lim, router_dispatch);
+    http1_read(c, &worker_of(c)->lim, dispatch);
 }
 
 static void conn_slot_reached(conn_t *c, conn_slot_t *s)
@@ -413,7 +542,12 @@ static void conn_closed(conn_t *c, const char *why)
     } else {
         log_debug(w->srv->log, "close ip=%s reason=%s", c->ip, why);
     }
-    caps_ip_leave(&w->srv->caps, c->ip);
+    if (c->ip_counted) {
+        char key[NETADDR_KEY_LEN];
+        netaddr_key_of(c->ip, key);
+        caps_ip_leave(&w->srv->caps, key);
+        c->ip_counted = false;
+    }
     caps_stream_close(&w->srv->caps, c->ticket);
     c->ticket = NULL;
     atomic_fetch_sub(&w->srv->nconns, 1);
@@ -456,7 +590,8 @@ static const conn_owner_ops_t worker_conn_ops = {
 
 worker_t *worker_new(server_t *srv, int index, const char *host, int *port, char err[SSE_ERR_LEN])
 {
-    int fd = open_listener(host, port, err);
+    /* The first worker checks the port is ours alone, unless sharing it is asked for. */
+    int fd = open_listener(host, port, index == 0 && !srv->cfg->reuse_port, err);
     if (fd < 0) return NULL;
     worker_t *w = xcalloc(1, sizeof *w);
     w->srv = srv;

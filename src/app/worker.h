@@ -64,8 +64,10 @@ static inline worker_t *worker_of(const conn_t *c)
 
 /**
  * Creates worker index with its own listening socket on host:port (SO_REUSEPORT,
- * so every worker accepts on the same port). *port is updated with the real port
- * when it was 0. Returns NULL with a message in err on failure.
+ * so every worker accepts on the same port). Worker 0 first checks that no other
+ * process listens there, unless SSE_REUSE_PORT asks to share the port. *port is
+ * updated with the real port when it was 0. Returns NULL with a message in err on
+ * failure.
  */
 worker_t *worker_new(server_t *srv, int index, const char *host, int *port,
                      char err[SSE_ERR_LEN]);

@@ -2,12 +2,16 @@
 #include "jobs.h"
 
 #include <pthread.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "common.h"
+#include "strmap.h"
 
 typedef struct job {
     job_fn fn;
     void *arg;
+    char key[JOBS_MAX_KEY + 1]; /* "" for jobs_submit() */
 } job_t;
 
 struct jobs {
@@ -18,7 +22,18 @@ struct jobs {
     bool stopping;
     int nthreads;
     pthread_t *threads;
+    size_t max_per_key; /* 0 = no share */
+    strmap_t per_key;   /* key -> jobs of it queued or running, in the value pointer */
 };
+
+/* One job of key is over (run or cancelled); under j->mu. */
+static void key_done(jobs_t *j, const char *key)
+{
+    if (!*key) return;
+    uintptr_t n = (uintptr_t)strmap_get(&j->per_key, key);
+    if (n <= 1) strmap_del(&j->per_key, key);
+    else strmap_put(&j->per_key, key, (void *)(n - 1));
+}
 
 static void *run(void *arg)
 {
@@ -33,16 +48,19 @@ static void *run(void *arg)
         pthread_mutex_unlock(&j->mu);
         job.fn(job.arg, false);
         pthread_mutex_lock(&j->mu);
+        key_done(j, job.key);
     }
     pthread_mutex_unlock(&j->mu);
     return NULL;
 }
 
-jobs_t *jobs_new(int nthreads, size_t max_queued)
+jobs_t *jobs_new(int nthreads, size_t max_queued, size_t max_per_key)
 {
     jobs_t *j = xcalloc(1, sizeof *j);
     pthread_mutex_init(&j->mu, NULL);
     pthread_cond_init(&j->ready, NULL);
+    strmap_init(&j->per_key);
+    j->max_per_key = max_per_key;
     j->cap = max_queued ? max_queued : 1;
     j->ring = xmalloc(j->cap * sizeof *j->ring);
     j->threads = xcalloc((size_t)nthreads, sizeof *j->threads);
@@ -56,19 +74,33 @@ jobs_t *jobs_new(int nthreads, size_t max_queued)
     return j;
 }
 
-int jobs_submit(jobs_t *j, job_fn fn, void *arg)
+int jobs_submit_keyed(jobs_t *j, const char *key, job_fn fn, void *arg)
 {
     int rc = SSE_OK;
+    job_t job = {fn, arg, ""};
+    if (key) {
+        size_t n = strnlen(key, JOBS_MAX_KEY);
+        memcpy(job.key, key, n);
+        job.key[n] = '\0';
+    }
     pthread_mutex_lock(&j->mu);
+    uintptr_t held = *job.key && !j->stopping ? (uintptr_t)strmap_get(&j->per_key, job.key) : 0;
     if (j->stopping) rc = SSE_ERR;
     else if (j->len == j->cap) rc = SSE_EFULL;
+    else if (*job.key && j->max_per_key && held >= j->max_per_key) rc = SSE_ESHARE;
     else {
-        j->ring[(j->head + j->len) % j->cap] = (job_t){fn, arg};
+        j->ring[(j->head + j->len) % j->cap] = job;
         j->len++;
+        if (*job.key) strmap_put(&j->per_key, job.key, (void *)(held + 1));
         pthread_cond_signal(&j->ready);
     }
     pthread_mutex_unlock(&j->mu);
     return rc;
+}
+
+int jobs_submit(jobs_t *j, job_fn fn, void *arg)
+{
+    return jobs_submit_keyed(j, NULL, fn, arg);
 }
 
 void jobs_stop(jobs_t *j)
@@ -87,6 +119,9 @@ void jobs_stop(jobs_t *j)
         j->head = (j->head + 1) % j->cap;
         j->len--;
         job.fn(job.arg, true);
+        pthread_mutex_lock(&j->mu);
+        key_done(j, job.key);
+        pthread_mutex_unlock(&j->mu);
     }
 }
 
@@ -96,6 +131,7 @@ void jobs_free(jobs_t *j)
     jobs_stop(j);
     pthread_cond_destroy(&j->ready);
     pthread_mutex_destroy(&j->mu);
+    strmap_free(&j->per_key);
     free(j->ring);
     free(j->threads);
     free(j);

@@ -14,14 +14,28 @@ typedef struct jobs jobs_t;
  */
 typedef void (*job_fn)(void *arg, bool cancelled);
 
-/** Starts nthreads threads with room for max_queued waiting jobs. Returns NULL on failure. */
-jobs_t *jobs_new(int nthreads, size_t max_queued);
+/** Longer keys (jobs_submit_keyed) are counted by their first this many bytes. */
+#define JOBS_MAX_KEY 63
+
+/**
+ * Starts nthreads threads with room for max_queued waiting jobs, of which one key
+ * may hold at most max_per_key (queued or running; 0: no share). Returns NULL on
+ * failure.
+ */
+jobs_t *jobs_new(int nthreads, size_t max_queued, size_t max_per_key);
 
 /**
  * Queues fn(arg) from any thread. Returns 0, SSE_EFULL when max_queued jobs are
  * already waiting, or SSE_ERR when the pool is stopping; fn is not called then.
  */
 int jobs_submit(jobs_t *j, job_fn fn, void *arg);
+
+/**
+ * jobs_submit() for a job of key (a client's address): also returns SSE_ESHARE,
+ * calling nothing, when max_per_key jobs of key are already queued or running, so
+ * one client cannot fill the queue and keep every other waiting.
+ */
+int jobs_submit_keyed(jobs_t *j, const char *key, job_fn fn, void *arg);
 
 /**
  * Refuses new jobs (jobs_submit then returns SSE_ERR), cancels the jobs still

@@ -13,6 +13,8 @@
 /** The checker pool main() starts for hashed accounts: threads, and logins that may wait. */
 #define USERS_CHECK_THREADS 2
 #define USERS_CHECK_QUEUE 256
+/** Checks one client address (its key) may have queued or running: a quarter of the queue. */
+#define USERS_CHECK_PER_ADDRESS (USERS_CHECK_QUEUE / 4)
 
 /** Longest account name (the token's "username" and identity_t keep 127 bytes). */
 #define USERS_MAX_NAME 127

@@ -3,8 +3,10 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -92,6 +94,11 @@ static const setting_t settings[] = {
       "with SSE_JWT_PUBLIC_KEY: a value their \"aud\" must hold (empty = not checked)"),
     S("SSE_REDIS_URL", redis_url, "",
       "redis://HOST:PORT[/DB]: cluster mode, Redis holds the history and the fan-out (SSE_DB ignored)"),
+    I("SSE_REUSE_PORT", reuse_port, "0", 0, 1,
+      "1: other processes may listen on the same port and share its connections; "
+      "0: start fails when one does"),
+    S("SSE_TRUSTED_PROXIES", trusted_proxies, "",
+      "comma list of proxy addresses/CIDRs whose X-Forwarded-For and Forwarded name the client"),
 };
 
 int config_parse_duration(const char *s, long max, long *out)
@@ -490,6 +497,11 @@ int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN])
                  cfg->redis_url);
         return SSE_EINVAL;
     }
+    char perr[SSE_ERR_LEN] = "";
+    if (netaddr_list_parse(&cfg->proxies, cfg->trusted_proxies, perr)) {
+        snprintf(err, SSE_ERR_LEN, "SSE_TRUSTED_PROXIES: %.220s", perr);
+        return SSE_EINVAL;
+    }
     return parse_origins(cfg, err);
 }
 
@@ -506,7 +518,108 @@ void config_free(config_t *cfg)
     for (int i = 0; i < cfg->norigins; i++) free(cfg->origins[i]);
     free(cfg->jwt_public_pem);
     free(cfg->redis_host);
+    netaddr_list_free(&cfg->proxies);
     memset(cfg, 0, sizeof *cfg);
+}
+
+/* ---- unknown names ---- */
+
+#define SUGGEST_MAX_NAME 64
+
+/*
+ * Edit distance of a and b with letter case ignored, counting a swap of two neighbours
+ * as one edit (optimal string alignment), or SUGGEST_MAX_NAME when either is longer.
+ */
+static int name_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    if (n >= SUGGEST_MAX_NAME || m >= SUGGEST_MAX_NAME) return SUGGEST_MAX_NAME;
+    int d[SUGGEST_MAX_NAME + 1][SUGGEST_MAX_NAME + 1];
+    for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++) {
+        for (size_t j = 1; j <= m; j++) {
+            int ca = toupper((unsigned char)a[i - 1]), cb = toupper((unsigned char)b[j - 1]);
+            int best = d[i - 1][j - 1] + (ca != cb);
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && ca == toupper((unsigned char)b[j - 2]) &&
+                toupper((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    }
+    return d[n][m];
+}
+
+static bool has_sse_prefix(const char *name)
+{
+    return strncasecmp(name, "SSE_", 4) == 0;
+}
+
+static bool is_setting(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(settings); i++)
+        if (strcmp(settings[i].name, name) == 0) return true;
+    return false;
+}
+
+const char *config_suggest(const char *name)
+{
+    size_t rest = strlen(name) > 4 ? strlen(name) - 4 : 0;
+    int limit = rest <= 3 ? 1 : rest <= 8 ? 2 : 3;
+    const char *best = NULL;
+    int best_d = limit + 1;
+    for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
+        int dist = name_distance(name, settings[i].name);
+        if (dist < best_d) {
+            best_d = dist;
+            best = settings[i].name;
+        }
+    }
+    return best;
+}
+
+/* Warns about name unless it is a setting, not an SSE_ name, or among seen[0..nseen). */
+static int warn_name(const char *name, size_t len, char **seen, int nseen, config_warn_fn warn,
+                     void *arg)
+{
+    char buf[SUGGEST_MAX_NAME * 2];
+    if (len >= sizeof buf) len = sizeof buf - 1;
+    memcpy(buf, name, len);
+    buf[len] = '\0';
+    if (!has_sse_prefix(buf) || is_setting(buf)) return 0;
+    for (int i = 0; i < nseen; i++)
+        if (strcmp(seen[i], buf) == 0) return 0;
+    char line[SSE_ERR_LEN];
+    const char *near = config_suggest(buf);
+    char clean[SUGGEST_MAX_NAME * 2];
+    log_clean(buf, clean, sizeof clean);
+    if (near)
+        snprintf(line, sizeof line, "%s: unknown setting; did you mean %s?", clean, near);
+    else
+        snprintf(line, sizeof line, "%s: unknown setting", clean);
+    warn(arg, line);
+    seen[nseen] = xstrdup(buf);
+    return 1;
+}
+
+int config_warn_unknown(const envfile_t *ef, char *const *envp, config_warn_fn warn, void *arg)
+{
+    int total = 0;
+    for (char *const *e = envp; e && *e; e++) total++;
+    if (ef) total += ef->count;
+    char **seen = xcalloc((size_t)total + 1, sizeof *seen);
+    int nseen = 0;
+    for (char *const *e = envp; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        nseen += warn_name(*e, eq ? (size_t)(eq - *e) : strlen(*e), seen, nseen, warn, arg);
+    }
+    for (int i = 0; ef && i < ef->count; i++)
+        nseen += warn_name(ef->names[i], strlen(ef->names[i]), seen, nseen, warn, arg);
+    for (int i = 0; i < nseen; i++) free(seen[i]);
+    free(seen);
+    return nseen;
 }
 
 void config_print_help(FILE *out)

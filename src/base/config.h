@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "common.h"
+#include "netaddr.h"
 
 enum role { ROLE_NONE = 0, ROLE_SUBSCRIBER = 1, ROLE_PUBLISHER = 2, ROLE_ADMIN = 3 };
 
@@ -65,6 +66,8 @@ typedef struct config {
     char *jwt_issuer;         /* the "iss" SSE_JWT_PUBLIC_KEY tokens must carry; "" = not checked */
     char *jwt_audience;       /* a value their "aud" must hold; "" = not checked */
     char *redis_url;          /* redis://HOST:PORT[/DB]: cluster mode; "" = one node */
+    int reuse_port;           /* 1: other processes may share the port (no check at start) */
+    char *trusted_proxies;    /* addresses and ranges whose X-Forwarded-For / Forwarded is believed */
 
     /* Derived by config_load(). */
     account_t *accounts; /* the SSE_* accounts, then users_load()'s */
@@ -75,6 +78,7 @@ typedef struct config {
     char *redis_host; /* from redis_url; NULL when it is "" */
     int redis_port;
     int redis_db;
+    netaddr_list_t proxies; /* SSE_TRUSTED_PROXIES, parsed */
 } config_t;
 
 /** A parsed .env file: NAME=VALUE pairs in file order. */
@@ -107,6 +111,26 @@ void envfile_free(envfile_t *ef);
 int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN]);
 
 void config_free(config_t *cfg);
+
+/**
+ * The setting whose name is closest to name (letter case ignored; an edit, an insertion,
+ * a deletion or two swapped letters count one each), or NULL when none is close enough
+ * to be a typing mistake: up to 1 for a name of up to 3 letters after "SSE_", 2 up to 8,
+ * 3 beyond.
+ */
+const char *config_suggest(const char *name);
+
+/** What config_warn_unknown() calls with each warning line. */
+typedef void (*config_warn_fn)(void *arg, const char *line);
+
+/**
+ * Warns about each name that starts with "SSE_" (in any case) but is no setting, in envp
+ * (NAME=VALUE strings ending with NULL; may be NULL), then in ef (may be NULL), once per
+ * name: "SSE_PROT: unknown setting; did you mean SSE_PORT?", or without the question
+ * when config_suggest() finds nothing. Other names are left alone: the environment holds
+ * many. Returns the number of warnings.
+ */
+int config_warn_unknown(const envfile_t *ef, char *const *envp, config_warn_fn warn, void *arg);
 
 /** Writes the settings table (name, default, meaning) for --help. */
 void config_print_help(FILE *out);

@@ -1,14 +1,15 @@
-/* CORS headers for credentialed requests: the request's origin is echoed only when allowed. */
+/* CORS headers: a listed origin is echoed with credentials; "*" lets any other in without them. */
 #include "cors.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-static int origin_allowed(const config_t *cfg, const char *o, size_t n)
+/* Whether o (n bytes) is one of the origins ALLOWED_ORIGIN names ("*" names none). */
+static int origin_listed(const config_t *cfg, const char *o, size_t n)
 {
     for (size_t i = 0; i < n; i++) /* never echo bytes that could split a header */
         if ((unsigned char)o[i] < 0x21 || o[i] == 0x7f) return 0;
-    if (cfg->any_origin) return 1;
     for (int i = 0; i < cfg->norigins; i++)
         if (strlen(cfg->origins[i]) == n && memcmp(cfg->origins[i], o, n) == 0) return 1;
     return 0;
@@ -31,13 +32,24 @@ size_t cors_headers(const config_t *cfg, const char *origin, size_t origin_len, 
     if (outsz == 0) return 0;
     out[0] = '\0';
     if (outsz < sizeof fixed) return 0;
-    if (!(origin && origin_len > 0 && origin_len <= CONFIG_MAX_ORIGIN_LEN &&
-          origin_allowed(cfg, origin, origin_len))) {
+    bool listed = origin && origin_len > 0 && origin_len <= CONFIG_MAX_ORIGIN_LEN &&
+                  origin_listed(cfg, origin, origin_len);
+    size_t n = 0;
+    if (!listed && cfg->any_origin) {
+        /* Any origin may read, but never with the cookie: credentials need a listed origin. */
+        static const char any[] = "Access-Control-Allow-Origin: *\r\n";
+        if (outsz - (sizeof fixed - 1) > sizeof any - 1) {
+            memcpy(out, any, sizeof any - 1);
+            n = sizeof any - 1;
+        }
+        memcpy(out + n, fixed, sizeof fixed);
+        return n + sizeof fixed - 1;
+    }
+    if (!listed) {
         /* As goSSE: name the configured origin anyway; a browser elsewhere still refuses. */
         origin = cfg->norigins ? cfg->origins[0] : NULL;
         origin_len = origin ? strlen(origin) : 0;
     }
-    size_t n = 0;
     if (origin && origin_len <= CONFIG_MAX_ORIGIN_LEN) {
         int w = snprintf(out, outsz - (sizeof fixed - 1),
                          "Access-Control-Allow-Origin: %.*s\r\n"

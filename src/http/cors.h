@@ -9,9 +9,13 @@
 /**
  * Writes the CORS header lines for a request whose Origin header is origin
  * (origin_len bytes; NULL when absent) into out, NUL-terminated; returns their
- * length. A listed origin (or any origin with "*") is echoed with credentials
- * allowed; otherwise the first configured origin is named (as goSSE always does),
- * which a browser on any other origin refuses; with none configured, no origin. Always adds Vary: Origin and the allowed methods and headers.
+ * length. An origin ALLOWED_ORIGIN lists is echoed with credentials allowed. Any
+ * other, with "*" in ALLOWED_ORIGIN, gets "Access-Control-Allow-Origin: *" and no
+ * credentials (browsers then send no cookie and may not read a credentialed
+ * answer: the cookie flow needs its origin listed). Otherwise the first configured
+ * origin is named (as goSSE always does), which a browser on any other origin
+ * refuses; with none configured, no origin. Always adds Vary: Origin and the
+ * allowed methods and headers.
  * Never writes more than outsz bytes and returns less than outsz: lines that do
  * not fit are left out whole (first the origin ones; with outsz too small even
  * for the fixed ones, out is "" and 0 is returned).

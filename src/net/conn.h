@@ -13,6 +13,7 @@
 #include "frame.h"
 #include "list.h"
 #include "log.h"
+#include "netaddr.h"
 
 enum conn_state {
     CONN_REQUEST, /* reading and answering requests (keep-alive) */
@@ -184,10 +185,18 @@ typedef struct conn {
     struct sub *sub;       /* set for streams */
     struct replay *replay; /* set while a stream catches up from the history */
     struct stream_ticket *ticket; /* the stream's place under SSE_MAX_STREAMS_PER_USER */
-    char ip[46];
+    /* The client's address: the peer's or, from a trusted proxy, the one its latest
+     * request names. Per-address limits count it by its key (netaddr_key_of). */
+    char ip[NETADDR_STR_LEN];
+    bool ip_counted; /* ip's key is counted in the caps: the owner uncounts it on close */
+    bool via_proxy;  /* the peer is a trusted proxy (SSE_TRUSTED_PROXIES): proxy */
+    netaddr_t proxy; /* that proxy's address, the client when a request names none */
 } conn_t;
 
-/** Takes ownership of an accepted non-blocking fd; tls is a new SSL * for it, or NULL. */
+/**
+ * Takes ownership of an accepted non-blocking fd from the peer address ip; tls is
+ * a new SSL * for it, or NULL. The owner sets ip_counted, via_proxy and proxy.
+ */
 conn_t *conn_new(conn_owner_t *o, int fd, const char *ip, void *tls);
 
 /**

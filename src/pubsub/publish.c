@@ -49,7 +49,8 @@ static void on_commit(void *arg, const store_event_t *ev, int err)
         const char *reason = err == SSE_EFULL      ? "store-full"
                              : err == SSE_EUNAVAIL ? "store-unreachable"
                                                    : "store-error";
-        log_error(rq->log, "publish-failed account=%s reason=%s", rq->account, reason);
+        log_error(rq->log, "publish-failed account=%s reason=%s error=\"%s\"", rq->account, reason,
+                  ev->error ? ev->error : "unknown");
         answer_error(&rq->ans, 503,
                      err == SSE_EFULL      ? "the history store is full"
                      : err == SSE_EUNAVAIL ? "the history store cannot be reached"

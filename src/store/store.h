@@ -17,6 +17,9 @@ typedef struct store_event {
     const char *user;
     const char *content;
     size_t content_len;
+    const char *error; /* to a commit callback of a failed append: the store's reason
+                          (SQLite's message, or Redis's error or broken link, one
+                          line); NULL otherwise */
 } store_event_t;
 
 /**
@@ -66,8 +69,9 @@ typedef struct store_options {
 /**
  * Called on the store's writer thread once per appended event, in id order, after
  * the transaction holding it committed (err 0, ev->id and ev->time_ms set) or
- * failed (err SSE_EFULL when the disk or the size cap is full, SSE_ERR otherwise;
- * nothing of a failed event is kept). ev is valid only during the call.
+ * failed (err SSE_EFULL when the disk or the size cap is full, SSE_EUNAVAIL when
+ * Redis cannot be reached, SSE_ERR otherwise; ev->error says why; nothing of a failed
+ * event is kept, but see store_redis_open). ev is valid only during the call.
  */
 typedef void (*store_commit_fn)(void *arg, const store_event_t *ev, int err);
 
@@ -181,7 +185,9 @@ extern const store_ops_t store_redis_ops;
 /**
  * Opens (creating if needed) the SQLite history at opt->path in WAL mode and starts
  * its writer and reader threads. A file that cannot be created, written or read as a
- * database fails with one line in err. Returns 0 with *out set, or SSE_ERR.
+ * database fails with one line in err, and so does a database another store holds
+ * (an exclusive flock() on "<path>.lock", kept until close()). Returns 0 with *out
+ * set, or SSE_ERR.
  */
 int store_sqlite_open(const store_options_t *opt, store_t **out, char err[SSE_ERR_LEN]);
 

@@ -67,6 +67,7 @@ typedef struct pending {
     void *arg;
     uint64_t token; /* this node's append number: the key of its ssehub:done entry */
     int err;        /* 1 while unanswered, then 0 (ev.id set) or an SSE_E* code */
+    char *why;      /* Redis's error reply to this event's append (SSE_ERR, SSE_EFULL); or NULL */
 } pending_t;
 
 typedef enum { JOB_REPLAY, JOB_LIST } job_kind_t;
@@ -336,13 +337,24 @@ static void append_call(store_redis_t *s, const pending_t *p)
     redisAppendCommandArgv(s->wc, 10, argv, lens);
 }
 
+/* A copy of a Redis error text on one line (control bytes as spaces), at most 159 bytes. */
+static char *one_line(const char *msg)
+{
+    char buf[160];
+    snprintf(buf, sizeof buf, "%s", msg && *msg ? msg : "unexpected reply");
+    for (char *c = buf; *c; c++)
+        if ((unsigned char)*c < 0x20) *c = ' ';
+    return xstrdup(buf);
+}
+
 /*
  * Sends every unanswered append of the batch as one pipeline and reads their replies in
  * order. Returns true when the link held to the end (each event then has its answer),
- * false when it broke or the script was missing: the events still unanswered may or may
- * not be in Redis, and a resend of them is safe (ssehub:done). Called with w_mu held.
+ * false when it broke or the script was missing, with why saying so: the events still
+ * unanswered may or may not be in Redis, and a resend of them is safe (ssehub:done).
+ * Called with w_mu held.
  */
-static bool send_batch(store_redis_t *s, pending_t *batch)
+static bool send_batch(store_redis_t *s, pending_t *batch, char *why, size_t whylen)
 {
     for (pending_t *p = batch; p; p = p->next)
         if (p->err == 1) append_call(s, p);
@@ -350,6 +362,8 @@ static bool send_batch(store_redis_t *s, pending_t *batch)
         if (p->err != 1) continue;
         redisReply *r = NULL;
         if (redisGetReply(s->wc, (void **)&r) != REDIS_OK || !r) {
+            snprintf(why, whylen, "lost the link to Redis: %s",
+                     *s->wc->errstr ? s->wc->errstr : "no reply");
             writer_drop(s);
             return false;
         }
@@ -358,11 +372,14 @@ static bool send_batch(store_redis_t *s, pending_t *batch)
             p->err = 0;
         } else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
             /* the script cache was flushed: reconnecting loads it again */
+            snprintf(why, whylen, "the append script was flushed from Redis");
             freeReplyObject(r);
             writer_drop(s);
             return false;
         } else {
             p->err = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "OOM", 3) == 0 ? SSE_EFULL : SSE_ERR;
+            free(p->why);
+            p->why = one_line(r->type == REDIS_REPLY_ERROR ? r->str : NULL);
         }
         freeReplyObject(r);
     }
@@ -374,21 +391,28 @@ static bool send_batch(store_redis_t *s, pending_t *batch)
  * Appends a batch: one pipeline, resent once on a new connection when the link broke
  * (an event Redis already took answers its first id), then each event's done in order.
  * An event still unanswered fails with SSE_EUNAVAIL: no 201 for what Redis may not hold.
+ * A failed event's ev.error says why (the broken link, or Redis's error reply).
  * Events are given to done, not to the feed: the feed reads them back from the stream.
  */
 static void commit_batch(store_redis_t *s, pending_t *batch)
 {
+    char raw[200] = "", why[SSE_ERR_LEN] = "";
     pthread_mutex_lock(&s->w_mu);
     for (pending_t *p = batch; p; p = p->next) {
         p->err = 1;
         p->token = ++s->next_token;
     }
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (writer_connect(s, NULL, 0) != 0) {
+        if (writer_connect(s, raw, sizeof raw) != 0) {
             atomic_store(&s->up, 0);
             break;
         }
-        if (send_batch(s, batch)) break;
+        if (send_batch(s, batch, raw, sizeof raw)) break;
+    }
+    if (*raw) {
+        set_err(why, s, "%s", raw); /* "redis HOST:PORT: cannot connect: ..." */
+        for (char *c = why; *c; c++)
+            if ((unsigned char)*c < 0x20) *c = ' ';
     }
     uint64_t lowest = 0, newest = 0;
     for (pending_t *p = batch; p; p = p->next) {
@@ -406,7 +430,12 @@ static void commit_batch(store_redis_t *s, pending_t *batch)
     while (batch) {
         pending_t *next = batch->next;
         if (batch->err) batch->ev.id = 0;
+        batch->ev.error = !batch->err                  ? NULL
+                          : batch->why                 ? batch->why
+                          : batch->err == SSE_EUNAVAIL ? (*why ? why : "redis unreachable")
+                                                       : "redis error";
         if (batch->done) batch->done(batch->arg, &batch->ev, batch->err);
+        free(batch->why);
         free(batch);
         batch = next;
     }

@@ -1,5 +1,6 @@
 /* SQLite history (WAL): a writer thread group-commits appends, a reader thread serves reads. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -9,8 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store.h"
 #include "store_filter.h"
@@ -46,6 +49,7 @@ typedef struct job {
 typedef struct store_sqlite {
     struct store base;
     char *path;
+    int lock_fd; /* <path>.lock, flock()ed for the life of the store; -1 before */
     int64_t max_age_ms;
     uint64_t max_events;
     int trim_interval_ms;
@@ -207,8 +211,12 @@ static void commit_batch(store_sqlite_t *s, pending_t *batch)
     sqlite3_clear_bindings(s->ins);
     if (rc == SQLITE_OK) rc = exec(s->wdb, "COMMIT");
     int err = SSE_OK;
+    char why[160] = "";
     if (rc != SQLITE_OK) {
         err = err_of(rc);
+        snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->wdb)); /* before ROLLBACK resets it */
+        for (char *c = why; *c; c++)
+            if ((unsigned char)*c < 0x20) *c = ' ';
         /* SQLite may already have rolled back on its own (a full disk often does). */
         if (!sqlite3_get_autocommit(s->wdb)) exec(s->wdb, "ROLLBACK");
     } else {
@@ -226,6 +234,7 @@ static void commit_batch(store_sqlite_t *s, pending_t *batch)
     while (batch) {
         pending_t *next = batch->next;
         batch->ev.id = err ? 0 : id++;
+        batch->ev.error = err ? why : NULL;
         if (!err && s->feed) s->feed(s->feed_arg, &batch->ev);
         if (batch->done) batch->done(batch->arg, &batch->ev, err);
         free(batch);
@@ -700,6 +709,7 @@ static void destroy(store_sqlite_t *s)
     }
     sqlite3_close(s->rdb);
     sqlite3_close(s->wdb);
+    if (s->lock_fd >= 0) close(s->lock_fd); /* releases the lock */
     pthread_mutex_destroy(&s->db_mu);
     pthread_mutex_destroy(&s->q_mu);
     pthread_cond_destroy(&s->q_cv);
@@ -800,6 +810,43 @@ static int make_parent(const char *path, char err[SSE_ERR_LEN])
     return rc;
 }
 
+/*
+ * Makes this process the database's only server: an exclusive flock() on "<path>.lock",
+ * held until destroy() closes it (the kernel drops it when the process ends, however it
+ * ends). SQLite's own exclusive locking mode would do it too, but it holds the file
+ * against every other connection: our reader's, and the sqlite3 shell's that reads or
+ * backs up the history while the server runs. A lock on a file beside it leaves SQLite's
+ * locking as it is. The file stays after a stop: removing it could let two processes
+ * lock two different files of that name. Returns 0, or -1 with one line in err.
+ */
+static int lock_db(store_sqlite_t *s, char err[SSE_ERR_LEN])
+{
+    struct stat sb;
+    if (stat(s->path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        set_err(err, s->path, "cannot open database: is a directory");
+        return -1;
+    }
+    size_t n = strlen(s->path);
+    char *lock_path = xmalloc(n + sizeof ".lock");
+    memcpy(lock_path, s->path, n);
+    memcpy(lock_path + n, ".lock", sizeof ".lock");
+    int rc = 0;
+    s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    if (s->lock_fd < 0) {
+        set_err(err, s->path, "cannot open lock file %s: %s", lock_path, strerror(errno));
+        rc = -1;
+    } else if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            set_err(err, s->path, "another process is using this database (it holds %s)",
+                    lock_path);
+        else
+            set_err(err, s->path, "cannot lock %s: %s", lock_path, strerror(errno));
+        rc = -1;
+    }
+    free(lock_path);
+    return rc;
+}
+
 /* Opens one connection with the busy timeout set; on failure says why, naming the path. */
 static int open_db(const char *path, sqlite3 **db, char err[SSE_ERR_LEN])
 {
@@ -831,8 +878,41 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *
 }
 
 /*
+ * Proves that an event can be stored before the server says it is up: SQLite opens a
+ * file it may not write (its permissions, a read-only mount) read-only without a word,
+ * and once the tables exist the schema step writes nothing, so only an insert shows it.
+ * The row goes in with the next id, as an append would, and is rolled back. A full
+ * database passes: it must open so that trimming can make room. Returns 0, or -1 with
+ * SQLite's message in err.
+ */
+static int probe_write(store_sqlite_t *s, char err[SSE_ERR_LEN])
+{
+    char msg[160] = "";
+    int rc = exec(s->wdb, "BEGIN IMMEDIATE");
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(s->ins, 1, clamp_id(s->next_id));
+        sqlite3_bind_int64(s->ins, 2, clock_ms(CLOCK_REALTIME)); /* the size of a real row */
+        sqlite3_bind_text(s->ins, 3, "", 0, SQLITE_STATIC);
+        sqlite3_bind_text(s->ins, 4, "", 0, SQLITE_STATIC);
+        sqlite3_bind_blob(s->ins, 5, "", 0, SQLITE_STATIC);
+        rc = sqlite3_step(s->ins);
+        if (rc == SQLITE_DONE) rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK) snprintf(msg, sizeof msg, "%s", sqlite3_errmsg(s->wdb));
+    sqlite3_reset(s->ins);
+    sqlite3_clear_bindings(s->ins);
+    if (!sqlite3_get_autocommit(s->wdb)) exec(s->wdb, "ROLLBACK");
+    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_FULL) {
+        set_err(err, s->path, "cannot write the database: %s", msg);
+        return -1;
+    }
+    return 0;
+}
+
+/*
  * Sets up the write connection: WAL, sync level, an integrity check (a corrupt file must
- * stop start-up, not fail later), the schema, the size cap, and the ids to continue from.
+ * stop start-up, not fail later), the schema, the size cap, the ids to continue from, and
+ * a rolled-back insert (probe_write).
  */
 static int setup_writer(store_sqlite_t *s, const store_options_t *opt, char err[SSE_ERR_LEN])
 {
@@ -924,7 +1004,7 @@ static int setup_writer(store_sqlite_t *s, const store_options_t *opt, char err[
                 &s->trim_del, path, err) ||
         prepare(db, "SELECT coalesce(min(id), 0) FROM events", &s->sel_min, path, err))
         return -1;
-    return 0;
+    return probe_write(s, err);
 
 fail:
     sqlite3_finalize(st);
@@ -960,9 +1040,10 @@ int store_sqlite_open(const store_options_t *opt, store_t **out, char err[SSE_ER
     pthread_cond_init(&s->j_cv, NULL);
     s->q_tail = &s->q_head;
     s->j_tail = &s->j_head;
+    s->lock_fd = -1;
 
-    if (make_parent(s->path, err) || open_db(s->path, &s->wdb, err) || setup_writer(s, opt, err) ||
-        open_db(s->path, &s->rdb, err))
+    if (make_parent(s->path, err) || lock_db(s, err) || open_db(s->path, &s->wdb, err) ||
+        setup_writer(s, opt, err) || open_db(s->path, &s->rdb, err))
         goto fail;
     /* The reader never writes; query_only makes a mistake here an error, not a lock. */
     if (exec(s->rdb, "PRAGMA query_only=1") != SQLITE_OK ||

@@ -8,9 +8,12 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, sleep, request, until } from './lib/server.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startServer, sleep, request, until, tempDir } from './lib/server.mjs';
 import {
   tokens, subscribe, evs, idsOf, waitForId, waitForCount, keepAlivePublisher, publishAll, notifications,
+  dbPath,
 } from './lib/history.mjs';
 import { startRedis, HAVE_REDIS, NO_REDIS } from './lib/redis.mjs';
 
@@ -79,6 +82,27 @@ test('two nodes on one Redis: a publish on A reaches B, ids increase across node
   assert.deepEqual(idsOf(sa), [idAlice], `bob's ${idBob} is not alice's`);
   sa.close();
   for (const s of [a, b]) assert.equal((await request(s, 'GET', '/readyz')).status, 200);
+  for (const s of [a, b]) {
+    assert.deepEqual(s.lines.filter((l) => /unknown setting/.test(l)), [], 'SSE_REDIS_URL is a setting');
+    assert.ok(!fs.existsSync(dbPath(s)) && !fs.existsSync(`${dbPath(s)}.lock`), 'no SQLite file, no lock');
+  }
+});
+
+test('two nodes on one machine share one port with SSE_REUSE_PORT=1 and one SSE_DB line, which cluster mode neither opens nor locks', { skip, timeout: 30000 }, async () => {
+  const r = await redis();
+  const db = path.join(tempDir(), 'data', 'history.db');
+  const a = await node(r, { SSE_REUSE_PORT: '1', SSE_DB: db });
+  const b = await node(r, { SSE_REUSE_PORT: '1', SSE_DB: db, SSE_PORT: String(a.port) });
+  assert.equal(b.port, a.port);
+  assert.ok(!fs.existsSync(db) && !fs.existsSync(`${db}.lock`), `${db}: no SQLite file, no lock`);
+  const tk = await tokens(a);
+  const streams = [];
+  for (let i = 0; i < 24; i++) streams.push(await subscribe(a, tk.anon, ''));
+  const connects = (s) => s.lines.filter((l) => / connect ip=/.test(l)).length;
+  assert.ok(connects(a) > 0 && connects(b) > 0, `the kernel spread the streams (a ${connects(a)}, b ${connects(b)})`);
+  const [id] = await publishAll(a, tk.pub, [{ content: 'to every stream on the port' }]);
+  for (const s of streams) await waitForId(s, id);
+  for (const s of streams) s.close();
 });
 
 test('a node started late replays events published before it existed', { skip, timeout: 30000 }, async () => {
@@ -119,6 +143,7 @@ test('Redis down: publishes get 503 + Retry-After, /readyz 503, streams stay ope
     }
   } finally { pub.close(); }
   assert.equal(refused, 5);
+  await a.waitForLog(/ERROR publish-failed account=e2e-pub reason=store-unreachable error="redis 127\.0\.0\.1:\d+: (cannot connect|lost the link)[^"]*"$/);
   const raw = await request(a, 'POST', '/broadcast', { headers: { Authorization: `Bearer ${tk.pub}` }, body: { content: 'x' } });
   assert.equal(raw.status, 503);
   assert.equal(raw.headers['retry-after'], '1');

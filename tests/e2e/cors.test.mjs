@@ -1,5 +1,7 @@
 // CORS: a listed Origin is echoed with credentials on every response, an
-// unlisted one never is, OPTIONS preflight answers 204, `*` echoes any origin.
+// unlisted one never is, OPTIONS preflight answers 204, `*` lets any origin read
+// without credentials (never `Access-Control-Allow-Credentials: true` with an
+// origin that was not listed; a listed one keeps its credentialed echo).
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -118,20 +120,67 @@ describe('CORS with a list of origins', () => {
   });
 });
 
+/** `*` without credentials: what a browser accepts for reads that carry no cookie. */
+function assertAnyOrigin(res, what) {
+  assert.equal(res.headers['access-control-allow-origin'], '*', `${what}: ACAO`);
+  assert.equal(res.headers['access-control-allow-credentials'], undefined, `${what}: no credentials`);
+  const m = tokens(res.headers['access-control-allow-methods']);
+  for (const x of ['get', 'post', 'options']) assert.ok(m.includes(x), `${what}: methods has ${x}`);
+  assert.ok(tokens(res.headers.vary).includes('origin'), `${what}: Vary has Origin`);
+}
+
 describe('CORS with ALLOWED_ORIGIN=*', () => {
   let srv;
-  before(async () => { srv = await startServer({ env: { ALLOWED_ORIGIN: '*' } }); });
+  before(async () => { srv = await startServer({ env: { ALLOWED_ORIGIN: '*', SSE_HEARTBEAT: 60 } }); });
   after(async () => { if (srv) await srv.stopClean(); });
 
-  test('any origin is echoed (never a literal *, which breaks cookies)', async () => {
-    for (const o of ['http://x.test', 'https://y.example:4443']) {
+  test('any origin may read, never with credentials', async () => {
+    for (const o of ['http://x.test', 'https://y.example:4443', 'null']) {
       const r = await request(srv, 'GET', '/healthz', { headers: { Origin: o } });
       assert.equal(r.status, 200);
-      assertCors(r, o, `* ${o}`);
+      assertAnyOrigin(r, `* ${o}`);
       const p = await request(srv, 'OPTIONS', '/events', { headers: { Origin: o, 'Access-Control-Request-Method': 'GET' } });
       assert.equal(p.status, 204);
-      assertCors(p, o, `* OPTIONS ${o}`);
+      assertAnyOrigin(p, `* OPTIONS ${o}`);
+      const l = await login(srv, 'sub', 'star-user', { headers: { Origin: o } });
+      assert.equal(l.status, 200);
+      assertAnyOrigin(l, `* login ${o}`);
     }
+    const r = await request(srv, 'GET', '/healthz');
+    assertAnyOrigin(r, '* without Origin');
+    const s = new SseStream(srv.port, { bearer: await tokenFor(srv, 'sub'), headers: { Origin: EVIL } });
+    const h = await s.ready();
+    s.close();
+    assert.equal(h.status, 200);
+    assertAnyOrigin({ headers: h.headers }, '* events 200');
+  });
+});
+
+describe('CORS with listed origins and *', () => {
+  let srv;
+  before(async () => { srv = await startServer({ env: { ALLOWED_ORIGIN: `${A}, *`, SSE_HEARTBEAT: 60 } }); });
+  after(async () => { if (srv) await srv.stopClean(); });
+
+  test('a listed origin keeps the credentialed echo, others get * only', async () => {
+    const r = await request(srv, 'GET', '/healthz', { headers: { Origin: A } });
+    assertCors(r, A, 'listed with *');
+    for (const o of [EVIL, B, `${A}.evil.test`]) {
+      const u = await request(srv, 'GET', '/healthz', { headers: { Origin: o } });
+      assertAnyOrigin(u, `unlisted ${o} with *`);
+      const p = await request(srv, 'OPTIONS', '/login', { headers: { Origin: o, 'Access-Control-Request-Method': 'POST' } });
+      assertAnyOrigin(p, `OPTIONS unlisted ${o} with *`);
+    }
+  });
+
+  test('the cookie flow works for the listed origin', async () => {
+    const l = await login(srv, 'sub', 'xo-star', { headers: { Origin: A } });
+    assert.equal(l.status, 200);
+    assertCors(l, A, 'login');
+    const s = new SseStream(srv.port, { headers: { Origin: A, Cookie: `sse_token=${l.cookie}` } });
+    const h = await s.ready();
+    s.close();
+    assert.equal(h.status, 200);
+    assertCors({ headers: h.headers }, A, 'events with the cookie');
   });
 });
 

@@ -77,6 +77,8 @@ test('full database (SSE_DB_MAX_BYTES): 503 once full, nothing acknowledged is l
   pub.close();
   assert.ok(full, `no 503 after ${acked.size} publishes of ~6 KB with SSE_DB_MAX_BYTES=65536`);
   assert.equal(typeof full.json?.error, 'string', `503 body: ${full.body}`);
+  // The log says why, in the store's own words.
+  await srv.waitForLog(/ERROR publish-failed account=e2e-pub reason=store-full error="database or disk is full"$/);
   assert.ok(acked.size >= 1, 'some events fit before the cap');
   const ids = [...acked.keys()];
 

@@ -54,6 +54,7 @@ extern char **environ;
 #include "http1.h"
 #include "hub.h"
 #include "log.h"
+#include "netaddr.h"
 #include "ratelimit.h"
 #include "replay.h"
 #include "server.h"
@@ -914,7 +915,9 @@ static void check_worker(void)
     /* The per-address counts match the open connections (a lost count would refuse clients). */
     size_t nips = 0;
     for (int i = 0; i < NIPS; i++) {
-        uintptr_t n = (uintptr_t)strmap_get(&srv.caps.per_ip, ips[i]);
+        char key[NETADDR_KEY_LEN];
+        netaddr_key_of(ips[i], key); /* the caps count an address by its key */
+        uintptr_t n = (uintptr_t)strmap_get(&srv.caps.per_ip, key);
         FUZZ_CHECK(n == per_ip[i]);
         nips += per_ip[i] > 0;
     }
@@ -1072,14 +1075,17 @@ static void op_open(uint8_t a, uint8_t b)
         setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
         setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     }
-    /* As on_accept(): count the connection, then its address, refusing past either cap. */
-    if (atomic_fetch_add(&srv.nconns, 1) >= srv.max_conns || !caps_ip_enter(&srv.caps, ips[cl->ip])) {
+    /* As on_accept(): count the connection, then its address's key, refusing past either cap. */
+    char key[NETADDR_KEY_LEN];
+    netaddr_key_of(ips[cl->ip], key);
+    if (atomic_fetch_add(&srv.nconns, 1) >= srv.max_conns || !caps_ip_enter(&srv.caps, key)) {
         atomic_fetch_sub(&srv.nconns, 1);
         close(sv[0]);
         close(sv[1]);
         return;
     }
     cl->c = conn_new(&w->own, sv[0], ips[cl->ip], NULL);
+    cl->c->ip_counted = true;
     cl->fd = sv[1];
 }
 

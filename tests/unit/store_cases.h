@@ -50,6 +50,7 @@ typedef struct one_done {
     uint64_t id;
     int64_t time_ms;
     int err;
+    char *why; /* when set: ev->error is copied here (SSE_ERR_LEN), "" for none */
 } one_done_t;
 
 static void on_one(void *arg, const store_event_t *ev, int err)
@@ -58,6 +59,7 @@ static void on_one(void *arg, const store_event_t *ev, int err)
     d->id = ev->id;
     d->time_ms = ev->time_ms;
     d->err = err;
+    if (d->why) snprintf(d->why, SSE_ERR_LEN, "%s", ev->error ? ev->error : "");
     waiter_bump(&d->w);
 }
 

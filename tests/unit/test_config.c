@@ -17,7 +17,8 @@ static const char *const all_vars[] = {
     "SSE_DB_SYNC", "SSE_TLS_CERT", "SSE_TLS_KEY", "SSE_COOKIE_SAMESITE", "SSE_COOKIE_DOMAIN",
     "SSE_TRUST_CLIENT_ID", "SSE_JWT_PUBLIC_KEY", "SSE_MAX_CONNS_PER_IP",
     "SSE_MAX_STREAMS_PER_USER", "SSE_USERS_FILE", "SSE_LOGIN_MAX_FAILURES", "SSE_LOGIN_MAX_BLOCK",
-    "SSE_JWT_ISSUER", "SSE_JWT_AUDIENCE", "SSE_REDIS_URL"};
+    "SSE_JWT_ISSUER", "SSE_JWT_AUDIENCE", "SSE_REDIS_URL", "SSE_REUSE_PORT",
+    "SSE_TRUSTED_PROXIES"};
 #define NVARS (sizeof all_vars / sizeof all_vars[0])
 
 /* A key of the shortest length SSE_APP_KEY accepts (32 bytes). */
@@ -151,6 +152,34 @@ Test(envfile, single_quotes_literal)
     expect_value("C", "x");
 }
 
+Test(envfile, unquoted_values_are_taken_as_written)
+{
+    /* No escapes, no expansion, no line continuation; inner quotes are plain characters. */
+    parse_ok("A=C:\\dir\\n $HOME ${X}\nB=it's\nC=x\"y z\"\nD=a\\\nE=1\n");
+    expect_value("A", "C:\\dir\\n $HOME ${X}");
+    expect_value("B", "it's");
+    expect_value("C", "x\"y z\"");
+    expect_value("D", "a\\");
+    expect_value("E", "1");
+}
+
+Test(envfile, double_quotes_keep_any_escaped_character_and_expand_nothing)
+{
+    parse_ok("A=\"\\$HOME \\q $X ${Y}\"\nB=\"it's\"\nC='say \"hi\"'\n");
+    expect_value("A", "$HOME q $X ${Y}");
+    expect_value("B", "it's");
+    expect_value("C", "say \"hi\"");
+}
+
+Test(envfile, export_after_leading_blanks_and_blank_before_a_comment)
+{
+    parse_ok("  export A=1\n\tB=2\t# tab before the comment\nC=\"3\"\t#c\n");
+    expect_value("A", "1");
+    expect_value("B", "2");
+    expect_value("C", "3");
+    cr_assert_eq(ef.count, 3);
+}
+
 Test(envfile, crlf_line_endings)
 {
     parse_ok("A=1\r\nB=\"two\"\r\n# c\r\nC=3 # x\r\nD=4\r");
@@ -260,6 +289,7 @@ Test(config, defaults)
     cr_assert_eq(cfg.history_max_events, 1000000);
     cr_assert_eq(cfg.db_max_bytes, 0);
     cr_assert_str_eq(cfg.db_sync, "normal");
+    cr_assert_eq(cfg.reuse_port, 0);
     cr_assert_str_eq(cfg.allowed_origin, "");
     cr_assert_eq(cfg.norigins, 0);
     cr_assert_eq(cfg.any_origin, 0);
@@ -342,6 +372,7 @@ static const bound_t bounds[] = {
     {"SSE_WORKERS", 0, 256},
     {"SSE_HISTORY_MAX_EVENTS", 0, 2000000000},
     {"SSE_DB_MAX_BYTES", 0, 2000000000},
+    {"SSE_REUSE_PORT", 0, 1},
 };
 
 static int int_field(const char *name)
@@ -360,6 +391,7 @@ static int int_field(const char *name)
     if (!strcmp(name, "SSE_WORKERS")) return cfg.workers;
     if (!strcmp(name, "SSE_HISTORY_MAX_EVENTS")) return cfg.history_max_events;
     if (!strcmp(name, "SSE_DB_MAX_BYTES")) return cfg.db_max_bytes;
+    if (!strcmp(name, "SSE_REUSE_PORT")) return cfg.reuse_port;
     cr_assert_fail("unknown %s", name);
     return -1;
 }
@@ -686,6 +718,46 @@ Test(config, allowed_origin_too_long)
     cr_assert_str_eq(cfg.origins[1], v);
 }
 
+static int load_proxies(const char *value)
+{
+    char text[512];
+    snprintf(text, sizeof text, "%sSSE_TRUSTED_PROXIES=%s\n", minimal, value);
+    return load_text(text);
+}
+
+Test(config, trusted_proxies_default_none)
+{
+    cr_assert_eq(load_text(minimal), 0, "%s", err);
+    cr_assert_str_eq(cfg.trusted_proxies, "");
+    cr_assert_eq(cfg.proxies.n, 0);
+}
+
+Test(config, trusted_proxies_list)
+{
+    cr_assert_eq(load_proxies("\"127.0.0.1, 10.0.0.0/8,::1, fd00::/8\""), 0, "%s", err);
+    cr_assert_eq(cfg.proxies.n, 4);
+    netaddr_t a;
+    cr_assert_eq(netaddr_parse("10.20.30.40", 11, &a), 0);
+    cr_assert(netaddr_list_match(&cfg.proxies, &a));
+    cr_assert_eq(netaddr_parse("fd12::1", 7, &a), 0);
+    cr_assert(netaddr_list_match(&cfg.proxies, &a));
+    cr_assert_eq(netaddr_parse("192.0.2.1", 9, &a), 0);
+    cr_assert(!netaddr_list_match(&cfg.proxies, &a));
+}
+
+Test(config, trusted_proxies_bad)
+{
+    static const char *const bad[] = {"10.0.0.0/33", "banana", "10.0.0.1/8", "127.0.0.1;10.0.0.1",
+                                      "fd00::/129", "localhost", "1.2.3.4:80"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        config_free(&cfg);
+        cr_assert_eq(load_proxies(bad[i]), SSE_EINVAL, "%s", bad[i]);
+        cr_assert(strncmp(err, "SSE_TRUSTED_PROXIES: \"", 22) == 0, "%s", err);
+        cr_assert(strstr(err, bad[i]) != NULL, "%s names %s", err, bad[i]);
+        cr_assert_null(strchr(err, '\n'), "one line");
+    }
+}
+
 Test(config, help_lists_every_variable)
 {
     char *out = NULL;
@@ -715,4 +787,85 @@ Test(config, free_twice_is_safe)
     config_free(&cfg);
     cr_assert_null(cfg.host);
     cr_assert_eq(cfg.naccounts, 0);
+}
+
+/* ---- unknown SSE_ names ---- */
+
+Test(config, suggest_finds_the_closest_setting_or_none)
+{
+    cr_assert_str_eq(config_suggest("SSE_PROT"), "SSE_PORT", "two letters swapped");
+    cr_assert_str_eq(config_suggest("SSE_WORKER"), "SSE_WORKERS", "a letter missing");
+    cr_assert_str_eq(config_suggest("SSE_HOSTT"), "SSE_HOST", "a letter too many");
+    cr_assert_str_eq(config_suggest("SSE_LOG_LVL"), "SSE_LOG_LEVEL");
+    cr_assert_str_eq(config_suggest("sse_port"), "SSE_PORT", "letter case");
+    cr_assert_str_eq(config_suggest("SSE_MAX_STREAM_PER_USERS"), "SSE_MAX_STREAMS_PER_USER");
+    cr_assert_str_eq(config_suggest("SSE_REUSEPORT"), "SSE_REUSE_PORT");
+    cr_assert_str_eq(config_suggest("SSE_D"), "SSE_DB");
+    cr_assert_null(config_suggest("SSE_XX"), "two of two letters differ from SSE_DB");
+    cr_assert_null(config_suggest("SSE_SOMETHING_ELSE"));
+    cr_assert_null(config_suggest("SSE_"));
+    static char longname[200];
+    memset(longname, 'A', sizeof longname - 1);
+    memcpy(longname, "SSE_", 4);
+    cr_assert_null(config_suggest(longname));
+}
+
+typedef struct warnings {
+    int n;
+    char lines[8][SSE_ERR_LEN];
+} warnings_t;
+
+static void collect(void *arg, const char *line)
+{
+    warnings_t *w = arg;
+    cr_assert_lt(w->n, 8);
+    snprintf(w->lines[w->n++], SSE_ERR_LEN, "%s", line);
+}
+
+Test(config, warn_unknown_names_in_the_environment_and_the_file)
+{
+    char *envp[] = {"PATH=/bin", "SSE_PROT=80", "SSE_PORT=1", "SSEHUB_WORKERS=2", "ALLOWED_ORIGIN=",
+                    "SSE_SOMETHING_ELSE=1", "SSE_NOVALUE", "sse_db=x", NULL};
+    parse_ok("SSE_WORKER=2\nSSE_PROT=81\nALLOWED_ORIGINS=x\nSSE_DB=off\nexport SSE_TOKEN_TL=5\n");
+    warnings_t w = {0};
+    cr_assert_eq(config_warn_unknown(&ef, envp, collect, &w), 6);
+    cr_assert_eq(w.n, 6);
+    cr_assert_str_eq(w.lines[0], "SSE_PROT: unknown setting; did you mean SSE_PORT?");
+    cr_assert_str_eq(w.lines[1], "SSE_SOMETHING_ELSE: unknown setting");
+    cr_assert_str_eq(w.lines[2], "SSE_NOVALUE: unknown setting");
+    cr_assert_str_eq(w.lines[3], "sse_db: unknown setting; did you mean SSE_DB?");
+    cr_assert_str_eq(w.lines[4], "SSE_WORKER: unknown setting; did you mean SSE_WORKERS?");
+    cr_assert_str_eq(w.lines[5], "SSE_TOKEN_TL: unknown setting; did you mean SSE_TOKEN_TTL?",
+                     "SSE_PROT, in both, is warned about once");
+
+    w.n = 0;
+    cr_assert_eq(config_warn_unknown(NULL, NULL, collect, &w), 0);
+    char *clean[] = {"SSE_PORT=1", "HOME=/root", NULL};
+    parse_ok("SSE_HOST=x\nALLOWED_ORIGIN=\nCOMPOSE_PROJECT_NAME=y\n");
+    cr_assert_eq(config_warn_unknown(&ef, clean, collect, &w), 0);
+    cr_assert_eq(w.n, 0);
+}
+
+Test(config, warn_unknown_spares_every_setting)
+{
+    static char vars[NVARS][80];
+    char *envp[NVARS + 1];
+    for (size_t i = 0; i < NVARS; i++) {
+        snprintf(vars[i], sizeof vars[i], "%s=1", all_vars[i]);
+        envp[i] = vars[i];
+    }
+    envp[NVARS] = NULL;
+    warnings_t w = {0};
+    cr_assert_eq(config_warn_unknown(NULL, envp, collect, &w), 0, "first: %s", w.lines[0]);
+    char *cluster[] = {"SSE_REDIS_URL=redis://127.0.0.1:6379", "SSE_REDIS_UR=x", NULL};
+    cr_assert_eq(config_warn_unknown(NULL, cluster, collect, &w), 1);
+    cr_assert_str_eq(w.lines[0], "SSE_REDIS_UR: unknown setting; did you mean SSE_REDIS_URL?");
+}
+
+Test(config, warn_unknown_cleans_the_name)
+{
+    char *envp[] = {"SSE_A\"B C=1", NULL};
+    warnings_t w = {0};
+    cr_assert_eq(config_warn_unknown(NULL, envp, collect, &w), 1);
+    cr_assert_str_eq(w.lines[0], "SSE_A?B?C: unknown setting");
 }

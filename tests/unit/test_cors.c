@@ -1,4 +1,4 @@
-/* cors: which origin is named (listed, unlisted, "*", unsafe, none) and the fixed lines. */
+/* cors: which origin is named (listed, unlisted, "*" without credentials, unsafe, none) and the fixed lines. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +12,8 @@
     "Vary: Origin\r\n"
 
 #define ALLOW(o) "Access-Control-Allow-Origin: " o "\r\nAccess-Control-Allow-Credentials: true\r\n"
+/* "*": any origin may read, without credentials. */
+#define ANY "Access-Control-Allow-Origin: *\r\n"
 
 static config_t cfg;
 
@@ -89,29 +91,55 @@ Test(cors, trailing_slash_in_config_matches)
     check("https://a.example", ALLOW("https://a.example") FIXED);
 }
 
-Test(cors, star_echoes_any_origin)
+Test(cors, star_allows_any_origin_without_credentials)
 {
     load("*");
-    check("https://anything.example", ALLOW("https://anything.example") FIXED);
-    check("http://localhost:3000", ALLOW("http://localhost:3000") FIXED);
-    check(NULL, FIXED);
+    check("https://anything.example", ANY FIXED);
+    check("http://localhost:3000", ANY FIXED);
+    check(NULL, ANY FIXED);
 }
 
-Test(cors, star_with_list_echoes_any)
+/* A listed origin keeps the credentialed echo (the cookie flow); the others get "*" only. */
+Test(cors, star_with_list_credentials_only_for_the_listed)
 {
     load("https://a.example, *");
-    check("https://z.example", ALLOW("https://z.example") FIXED);
-    check(NULL, ALLOW("https://a.example") FIXED);
+    check("https://a.example", ALLOW("https://a.example") FIXED);
+    check("https://z.example", ANY FIXED);
+    check("https://a.example.evil", ANY FIXED);
+    check(NULL, ANY FIXED);
+    config_free(&cfg);
+    load("*, https://b.example/");
+    check("https://b.example", ALLOW("https://b.example") FIXED);
+    check("https://a.example", ANY FIXED);
+}
+
+/* Credentials never go with an origin that was not listed, whatever the configuration. */
+Test(cors, never_credentials_for_an_unlisted_origin_with_star)
+{
+    static const char *const configs[] = {"*", "*,*", "https://a.example,*", "*, https://a.example"};
+    static const char *const origins[] = {"https://evil.example", "null", "https://a.example:443",
+                                          "http://a.example", ""};
+    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
+        load(configs[i]);
+        for (size_t k = 0; k < sizeof origins / sizeof origins[0]; k++) {
+            char out[1024];
+            cors_headers(&cfg, origins[k], strlen(origins[k]), out, sizeof out);
+            cr_assert_null(strstr(out, "Access-Control-Allow-Credentials"), "%s / %s: %s", configs[i],
+                           origins[k], out);
+            cr_assert_not_null(strstr(out, ANY), "%s / %s: %s", configs[i], origins[k], out);
+        }
+        config_free(&cfg);
+    }
 }
 
 Test(cors, unsafe_origin_never_echoed)
 {
     load("*");
-    check("https://a.example\r\nSet-Cookie: x=1", FIXED);
-    check("https://a.example\nX: y", FIXED);
-    check("https://a.example\r", FIXED);
-    check("https://a .example", FIXED);
-    check("https://a\t.example", FIXED);
+    check("https://a.example\r\nSet-Cookie: x=1", ANY FIXED);
+    check("https://a.example\nX: y", ANY FIXED);
+    check("https://a.example\r", ANY FIXED);
+    check("https://a .example", ANY FIXED);
+    check("https://a\t.example", ANY FIXED);
 
     config_free(&cfg);
     load("https://a.example");
@@ -124,8 +152,8 @@ Test(cors, unsafe_origin_with_nul_not_echoed)
     load("*");
     char out[1024];
     size_t n = cors_headers(&cfg, "https://a\0b", 11, out, sizeof out);
-    cr_assert_str_eq(out, FIXED);
-    cr_assert_eq(n, strlen(FIXED));
+    cr_assert_str_eq(out, ANY FIXED);
+    cr_assert_eq(n, strlen(ANY FIXED));
 }
 
 Test(cors, no_origins_configured)
@@ -148,6 +176,29 @@ Test(cors, small_buffer_never_overrun)
         char buf[1024];
         memset(buf, 'Z', sizeof buf);
         size_t n = cors_headers(&cfg, "https://a.example", 17, buf, outsz);
+        for (size_t i = outsz; i < sizeof buf; i++)
+            cr_assert_eq(buf[i], 'Z', "outsz %zu: byte %zu written", outsz, i);
+        if (outsz == 0) {
+            cr_assert_eq(n, 0);
+            continue;
+        }
+        cr_assert_lt(n, outsz, "outsz %zu: returned %zu", outsz, n);
+        cr_assert_eq(strlen(buf), n, "outsz %zu", outsz);
+        if (outsz > strlen(full)) cr_assert_str_eq(buf, full);
+        else if (outsz > strlen(FIXED)) cr_assert_str_eq(buf, FIXED, "outsz %zu", outsz);
+        else cr_assert_str_eq(buf, "", "outsz %zu", outsz);
+    }
+}
+
+/* The "*" line with the fixed ones, the fixed ones alone, or nothing: never a part of a line. */
+Test(cors, small_buffer_never_overrun_with_star)
+{
+    load("*");
+    const char *full = ANY FIXED;
+    for (size_t outsz = 0; outsz <= strlen(full) + 8; outsz++) {
+        char buf[1024];
+        memset(buf, 'Z', sizeof buf);
+        size_t n = cors_headers(&cfg, "https://x.example", 17, buf, outsz);
         for (size_t i = outsz; i < sizeof buf; i++)
             cr_assert_eq(buf[i], 'Z', "outsz %zu: byte %zu written", outsz, i);
         if (outsz == 0) {

@@ -170,3 +170,141 @@ Test(ratelimit, zero_turns_it_off)
     ratelimit_fail(NULL, "a", "alice", 0);
     ratelimit_success(NULL, "a", "alice");
 }
+
+/* Begins n attempts from addr for user at t; each must be admitted. */
+static void begin_n(ratelimit_t *rl, const char *addr, const char *user, int n, int64_t t,
+                    ratelimit_hold_t *holds)
+{
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(ratelimit_begin(rl, addr, user, t, &holds[i]), 0, "attempt %d admitted", i + 1);
+}
+
+Test(ratelimit, attempts_in_flight_are_failures_in_waiting)
+{
+    ratelimit_t *rl = ratelimit_new(5, 900, 100);
+    ratelimit_hold_t h[8], extra;
+    begin_n(rl, "10.0.0.1", "alice", 5, 0, h);
+    /* The sixth concurrent attempt waits at once, as it would once the five had failed. */
+    cr_assert_eq(ratelimit_begin(rl, "10.0.0.1", "bob", 0, &extra), 1);
+    cr_assert(!extra.addr && !extra.user, "a refused attempt holds nothing");
+    cr_assert_eq(ratelimit_check(rl, "10.0.0.1", NULL, 0), 1);
+    cr_assert_eq(ratelimit_begin(rl, "10.0.0.2", "bob", 0, &h[5]), 0, "another address goes ahead");
+    ratelimit_end(rl, "10.0.0.2", "bob", &h[5], RATELIMIT_SUCCEEDED, 0);
+    /* One ends without a check: its place is free again. */
+    ratelimit_end(rl, "10.0.0.1", "alice", &h[4], RATELIMIT_DROPPED, 0);
+    cr_assert(!h[4].addr, "ending clears the hold");
+    cr_assert_eq(ratelimit_begin(rl, "10.0.0.1", "alice", 0, &h[4]), 0);
+    /* All five fail: the next attempt waits 1 s, as after five failures one by one. */
+    for (int i = 0; i < 5; i++) ratelimit_end(rl, "10.0.0.1", "alice", &h[i], RATELIMIT_FAILED, 0);
+    cr_assert_eq(ratelimit_check(rl, "10.0.0.1", "alice", 0), 1);
+    cr_assert_eq(ratelimit_begin(rl, "10.0.0.1", "alice", 999, &extra), 1);
+    /* Past the wait one attempt may run; while it does, the next waits as long as its failure would make it. */
+    cr_assert_eq(ratelimit_begin(rl, "10.0.0.1", "alice", 1 * S, &h[0]), 0);
+    cr_assert_eq(ratelimit_begin(rl, "10.0.0.1", "alice", 1 * S, &extra), 2);
+    ratelimit_end(rl, "10.0.0.1", "alice", &h[0], RATELIMIT_FAILED, 1 * S);
+    cr_assert_eq(ratelimit_check(rl, "10.0.0.1", "alice", 1 * S), 2);
+    ratelimit_free(rl);
+}
+
+Test(ratelimit, a_success_in_flight_clears_but_keeps_the_others)
+{
+    ratelimit_t *rl = ratelimit_new(3, 900, 100);
+    ratelimit_hold_t h[3];
+    fail_n(rl, "a", NULL, 1, 0);
+    begin_n(rl, "a", "alice", 2, 0, h);
+    cr_assert_gt(ratelimit_check(rl, "a", NULL, 0), 0, "one failure and two in flight use up three");
+    ratelimit_end(rl, "a", "alice", &h[0], RATELIMIT_SUCCEEDED, 0);
+    /* The failure is forgotten; the attempt still in flight still counts. */
+    cr_assert_eq(ratelimit_begin(rl, "a", "alice", 0, &h[0]), 0);
+    cr_assert_eq(ratelimit_begin(rl, "a", "alice", 0, &h[2]), 0);
+    ratelimit_hold_t extra;
+    cr_assert_eq(ratelimit_begin(rl, "a", "alice", 0, &extra), 1, "three in flight");
+    for (int i = 0; i < 3; i++) ratelimit_end(rl, "a", "alice", &h[i], RATELIMIT_SUCCEEDED, 0);
+    size_t na, nu;
+    ratelimit_counts(rl, &na, &nu);
+    cr_assert_eq(na, 0, "nothing left once every attempt ended well");
+    cr_assert_eq(nu, 0);
+    ratelimit_free(rl);
+}
+
+Test(ratelimit, dropped_attempts_leave_nothing)
+{
+    ratelimit_t *rl = ratelimit_new(2, 900, 100);
+    ratelimit_hold_t h;
+    cr_assert_eq(ratelimit_begin(rl, "a", "alice", 0, &h), 0);
+    cr_assert(h.addr && h.user);
+    size_t na, nu;
+    ratelimit_counts(rl, &na, &nu);
+    cr_assert_eq(na, 1);
+    cr_assert_eq(nu, 1);
+    ratelimit_end(rl, "a", "alice", &h, RATELIMIT_DROPPED, 0);
+    ratelimit_counts(rl, &na, &nu);
+    cr_assert_eq(na, 0);
+    cr_assert_eq(nu, 0);
+    ratelimit_end(rl, "a", "alice", &h, RATELIMIT_FAILED, 0); /* an empty hold: nothing */
+    ratelimit_counts(rl, &na, &nu);
+    cr_assert_eq(na, 0);
+    ratelimit_free(rl);
+}
+
+Test(ratelimit, a_name_counts_attempts_in_flight_from_many_addresses)
+{
+    ratelimit_t *rl = ratelimit_new(5, 900, 100);
+    ratelimit_hold_t h[10], extra;
+    for (int i = 0; i < 10; i++) {
+        char a[32];
+        snprintf(a, sizeof a, "10.0.0.%d", i);
+        cr_assert_eq(ratelimit_begin(rl, a, "alice", 0, &h[i]), 0);
+        cr_assert(h[i].user);
+    }
+    cr_assert_eq(ratelimit_begin(rl, "10.0.1.1", "alice", 0, &extra), 1, "ten in flight use up the name's ten");
+    cr_assert_eq(ratelimit_begin(rl, "10.0.1.1", "bob", 0, &extra), 0, "other names go ahead");
+    ratelimit_end(rl, "10.0.1.1", "bob", &extra, RATELIMIT_SUCCEEDED, 0);
+    for (int i = 0; i < 10; i++) {
+        char a[32];
+        snprintf(a, sizeof a, "10.0.0.%d", i);
+        ratelimit_end(rl, a, "alice", &h[i], RATELIMIT_DROPPED, 0);
+    }
+    cr_assert_eq(ratelimit_check(rl, "10.0.1.1", "alice", 0), 0);
+    ratelimit_free(rl);
+}
+
+Test(ratelimit, an_address_past_its_limit_holds_no_name)
+{
+    ratelimit_t *rl = ratelimit_new(2, 900, 100);
+    fail_n(rl, "6.6.6.6", "x", 2, 0);
+    ratelimit_hold_t h;
+    cr_assert_eq(ratelimit_begin(rl, "6.6.6.6", "alice", 1 * S, &h), 0, "its wait is over");
+    cr_assert(h.addr && !h.user);
+    ratelimit_end(rl, "6.6.6.6", "alice", &h, RATELIMIT_FAILED, 1 * S);
+    size_t na, nu;
+    ratelimit_counts(rl, &na, &nu);
+    cr_assert_eq(nu, 1, "only the name x, of the two free failures");
+    cr_assert_eq(ratelimit_check(rl, "7.7.7.7", "alice", 1 * S), 0);
+    ratelimit_free(rl);
+}
+
+Test(ratelimit, in_flight_off_with_the_limits)
+{
+    ratelimit_t *rl = ratelimit_new(0, 900, 100);
+    ratelimit_hold_t h;
+    for (int i = 0; i < 100; i++) cr_assert_eq(ratelimit_begin(rl, "a", "alice", 0, &h), 0);
+    cr_assert(!h.addr && !h.user);
+    ratelimit_end(rl, "a", "alice", &h, RATELIMIT_FAILED, 0);
+    ratelimit_free(rl);
+    cr_assert_eq(ratelimit_begin(NULL, "a", "alice", 0, &h), 0);
+    ratelimit_end(NULL, "a", "alice", &h, RATELIMIT_FAILED, 0);
+}
+
+Test(ratelimit, an_entry_in_flight_is_not_forgotten)
+{
+    ratelimit_t *rl = ratelimit_new(1, 10, 100);
+    ratelimit_hold_t h, extra;
+    cr_assert_eq(ratelimit_begin(rl, "a", NULL, 0, &h), 0);
+    /* Long past the forgetting time, the attempt in flight still holds the address. */
+    cr_assert_eq(ratelimit_begin(rl, "a", NULL, 100 * S, &extra), 1);
+    ratelimit_end(rl, "a", NULL, &h, RATELIMIT_DROPPED, 100 * S);
+    cr_assert_eq(ratelimit_begin(rl, "a", NULL, 100 * S, &h), 0);
+    ratelimit_end(rl, "a", NULL, &h, RATELIMIT_DROPPED, 100 * S);
+    ratelimit_free(rl);
+}

@@ -1,11 +1,13 @@
-/* SQLite history store: the cases of every store (store_cases.h), then group commit, query plans, size cap, bad files. */
+/* SQLite history store: the cases of every store (store_cases.h), then group commit, query plans, size cap, bad files, the lock, the write probe. */
 #include <criterion/criterion.h>
 #include <ftw.h>
+#include <linux/capability.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -341,4 +343,98 @@ Test(store, open_on_a_corrupt_database_fails_naming_it)
     for (int i = 0; i < 4096 * 4; i++) fputc(0xa5 ^ (i * 7), f);
     fclose(f);
     expect_open_fails(dbpath);
+}
+
+/* ---- one server per database ---- */
+
+Test(store, a_second_open_of_the_same_database_fails_until_the_first_closes)
+{
+    store_t *first = open_default();
+    cr_assert_eq(append_ok(first, "", "", "kept"), 1);
+    store_options_t o = {.path = dbpath};
+    store_t *st = (store_t *)0x1;
+    char err[SSE_ERR_LEN] = "";
+    /* flock() locks belong to an open file, so a second open in this process is refused too. */
+    cr_assert_eq(store_sqlite_open(&o, &st, err), SSE_ERR, "a second store opened %s", dbpath);
+    cr_assert_null(st);
+    cr_assert_not_null(strstr(err, dbpath), "message \"%s\" does not name %s", err, dbpath);
+    cr_assert_not_null(strstr(err, "another process is using this database"), "%s", err);
+    cr_assert_null(strchr(err, '\n'));
+    first->ops->close(first);
+
+    store_t *again = open_default();
+    store_bounds_t b;
+    again->ops->bounds(again, &b);
+    cr_assert_eq(b.latest, 1, "the refused open changed nothing");
+    again->ops->close(again);
+}
+
+/* ---- a database that cannot be written ---- */
+
+/* Drops every capability of this test's process, so that file modes bind root too. */
+static void drop_capabilities(void)
+{
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    cr_assert_eq(syscall(SYS_capset, &h, d), 0, "capset: %s", strerror(errno));
+}
+
+Test(store, a_read_only_database_fails_at_open_with_sqlites_message)
+{
+    store_t *st = open_default();
+    cr_assert_eq(append_ok(st, "", "", "x"), 1);
+    st->ops->close(st);
+    cr_assert_eq(chmod(dbpath, 0444), 0);
+    drop_capabilities();
+
+    store_options_t o = {.path = dbpath};
+    st = (store_t *)0x1;
+    char err[SSE_ERR_LEN] = "";
+    cr_assert_eq(store_sqlite_open(&o, &st, err), SSE_ERR, "a read-only %s opened", dbpath);
+    cr_assert_null(st);
+    cr_assert_not_null(strstr(err, dbpath), "%s", err);
+    cr_assert_not_null(strstr(err, "attempt to write a readonly database"), "%s", err);
+}
+
+Test(store, an_over_full_database_still_opens)
+{
+    store_options_t o = {.path = dbpath, .max_bytes = 64 * 1024};
+    store_t *st = open_opts(&o);
+    char content[3000];
+    memset(content, 'f', sizeof content - 1);
+    content[sizeof content - 1] = '\0';
+    uint64_t last = 0;
+    /* Big events, then empty ones (the probe's size) into the last free bytes. */
+    for (int k = 0; k < 2; k++) {
+        int e = 0;
+        for (int i = 0; i < 100000 && e == 0; i++) {
+            uint64_t id = 0;
+            e = append_full(st, "", "", content, k ? 0 : strlen(content), &id);
+            if (e == 0) last = id;
+        }
+        cr_assert_eq(e, SSE_EFULL);
+    }
+    cr_assert_gt(last, 0);
+
+    one_done_t d = {.w = WAITER_INIT};
+    static char why[SSE_ERR_LEN];
+    d.why = why;
+    store_event_t ev = {.type = "", .user = "", .content = "", .content_len = 0};
+    cr_assert_eq(st->ops->append(st, &ev, on_one, &d), 0);
+    waiter_wait(&d.w, 1);
+    cr_assert_eq(d.err, SSE_EFULL);
+    cr_assert_str_eq(why, "database or disk is full", "a failed append says why");
+    st->ops->close(st);
+
+    /* The same cap, and one below the file's size: the probe's insert fails as full. */
+    int64_t caps[] = {64 * 1024, 8 * 1024};
+    for (int i = 0; i < 2; i++) {
+        o.max_bytes = caps[i];
+        st = open_opts(&o);
+        store_bounds_t b;
+        st->ops->bounds(st, &b);
+        cr_assert_eq(b.latest, last, "no id taken by the probe");
+        st->ops->close(st);
+    }
 }

@@ -218,14 +218,16 @@ Test(store_redis, a_resent_append_answers_its_first_id_and_is_stored_once)
     store_redis_t *s = (store_redis_t *)st;
     append_ok(st, "", "", "before");
     pending_t p = {.ev = {.type = "t", .user = "", .content = "once", .content_len = 4}, .token = 777};
+    char why[200] = "";
     pthread_mutex_lock(&s->w_mu);
     p.err = 1;
-    cr_assert(send_batch(s, &p));
+    cr_assert(send_batch(s, &p, why, sizeof why));
     uint64_t first = p.ev.id;
     p.err = 1; /* as if its reply had been lost with the link */
     p.ev.id = 0;
-    cr_assert(send_batch(s, &p));
+    cr_assert(send_batch(s, &p, why, sizeof why));
     pthread_mutex_unlock(&s->w_mu);
+    cr_assert_str_eq(why, "", "no failure to tell");
     cr_assert_eq(first, 2);
     cr_assert_eq(p.ev.id, first, "the resend got the id of the first send");
     cr_assert_eq(append_ok(st, "", "", "after"), 3, "no id was spent on the resend");
@@ -244,10 +246,19 @@ Test(store_redis, while_redis_is_down_appends_fail_unavailable_and_the_feed_resu
     cr_assert_eq(fed_wait(f, 5), 5);
 
     redis_kill();
-    uint64_t id = 1;
-    int err = append_full(st, "", "", "down", 4, &id);
-    cr_assert_eq(err, SSE_EUNAVAIL, "got %d", err);
-    cr_assert_eq(id, 0, "a refused event has no id");
+    one_done_t d = {.w = WAITER_INIT, .id = 1};
+    static char reason[SSE_ERR_LEN];
+    d.why = reason;
+    store_event_t down = {.type = "", .user = "", .content = "down", .content_len = 4};
+    cr_assert_eq(st->ops->append(st, &down, on_one, &d), 0);
+    waiter_wait(&d.w, 1);
+    cr_assert_eq(d.err, SSE_EUNAVAIL, "got %d", d.err);
+    cr_assert_eq(d.id, 0, "a refused event has no id");
+    /* The link breaks under the pipeline, and the one reconnect fails: the failure says so. */
+    char want[64];
+    snprintf(want, sizeof want, "redis 127.0.0.1:%d: cannot connect: ", redis_port);
+    cr_assert(strncmp(reason, want, strlen(want)) == 0, "a failed append says why: \"%s\"", reason);
+    cr_assert_null(strchr(reason, '\n'));
     const char *why = NULL;
     for (int i = 0; i < 300 && !(why = st->ops->unready(st)); i++) usleep(10000);
     cr_assert_str_eq(why, "redis unreachable");

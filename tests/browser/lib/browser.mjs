@@ -3,8 +3,12 @@
  *
  * newPage() opens a page in a fresh context (own cookies) and records every
  * uncaught page error and console error, so tests can assert there were none.
+ * screenshot() keeps a picture of a page in build/browser/.
  */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { REPO } from "./server.mjs";
 
 export const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
 
@@ -38,4 +42,16 @@ export async function newPage(browser) {
     if (msg.type() === "error") errors.push(`console: ${msg.text()}`);
   });
   return { context, page, errors };
+}
+
+/*
+ * Saves a full-page PNG of `page` as build/browser/<name>.png (the browser
+ * tests' output, for a person to look at) and resolves to its path.
+ */
+export async function screenshot(page, name) {
+  const dir = join(REPO, "build", "browser");
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  return path;
 }

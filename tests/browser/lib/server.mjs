@@ -184,3 +184,24 @@ export async function broadcast(baseUrl, body, token) {
   });
   return { status: res.status, text: await res.text() };
 }
+
+/*
+ * POST /token as the publisher: a subscriber token bound to `user` (its
+ * `sub`), as an application's backend mints it. Options: ttl (seconds),
+ * types. Resolves to { token, expires }, failing loudly otherwise.
+ */
+export async function mintToken(baseUrl, user, { ttl, types } = {}) {
+  const jwt = await tokenFor(baseUrl, ACCOUNTS.publisher);
+  const body = { user };
+  if (ttl !== undefined) body.ttl = ttl;
+  if (types !== undefined) body.types = types;
+  const res = await fetch(`${baseUrl}/token`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${jwt}` },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(5000),
+  });
+  const text = await res.text();
+  if (res.status !== 201) throw new Error(`POST /token for ${user} gave ${res.status}: ${text}`);
+  return JSON.parse(text);
+}
