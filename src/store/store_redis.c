@@ -362,7 +362,7 @@ static bool send_batch(store_redis_t *s, pending_t *batch, char *why, size_t why
         if (p->err != 1) continue;
         redisReply *r = NULL;
         if (redisGetReply(s->wc, (void **)&r) != REDIS_OK || !r) {
-            snprintf(why, whylen, "lost the link to Redis: %s",
+            snprintf(why, whylen, "lost the link: %s",
                      *s->wc->errstr ? s->wc->errstr : "no reply");
             writer_drop(s);
             return false;
