@@ -5,7 +5,7 @@ WARN := -Wall -Wextra -Werror
 # src/ holds one directory per layer (docs/internals.md, "Files"); each is on the include path.
 LAYER_DIRS := $(patsubst %/,%,$(sort $(wildcard src/*/)))
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(LAYER_DIRS:%=-I%) -Ibuild/gen $(WARN) -MMD -MP
-LDLIBS := -lev -lhttp_parser -ljansson -ljwt -lsqlite3 -lssl -lcrypto -lsodium -lpthread
+LDLIBS := -lev -lhttp_parser -ljansson -ljwt -lsqlite3 -lhiredis -lssl -lcrypto -lsodium -lpthread
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 SRCS := $(sort $(wildcard src/*/*.c)) src/main.c

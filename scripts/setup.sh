@@ -7,8 +7,8 @@
 set -eu
 what=${1:-run}
 
-BUILD_PKGS="gcc make libc6-dev openssl libev-dev libhttp-parser-dev libjansson-dev libjwt-dev libssl-dev libsqlite3-dev libsodium-dev"
-TEST_PKGS="libcriterion-dev nodejs chromium curl clang sqlite3 php-cli"
+BUILD_PKGS="gcc make libc6-dev openssl libev-dev libhttp-parser-dev libjansson-dev libjwt-dev libssl-dev libsqlite3-dev libsodium-dev libhiredis-dev"
+TEST_PKGS="libcriterion-dev nodejs chromium curl clang sqlite3 redis-server php-cli"
 
 pkgs=$BUILD_PKGS
 [ "$what" = test ] && pkgs="$pkgs $TEST_PKGS"

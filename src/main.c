@@ -13,6 +13,7 @@
 #include "conn_tls.h"
 #include "jobs.h"
 #include "log.h"
+#include "publish.h"
 #include "ratelimit.h"
 #include "server.h"
 #include "store.h"
@@ -170,7 +171,8 @@ int main(int argc, char **argv)
     }
 
     store_bounds_t bounds = {0, 0};
-    if (strcmp(cfg.db_path, "") != 0 && strcmp(cfg.db_path, "off") != 0) {
+    bool cluster = cfg.redis_host != NULL;
+    if (cluster || (strcmp(cfg.db_path, "") != 0 && strcmp(cfg.db_path, "off") != 0)) {
         store_options_t so = {
             .path = cfg.db_path,
             .max_age_ms = (int64_t)cfg.history_max_age * 1000,
@@ -178,9 +180,14 @@ int main(int argc, char **argv)
             .max_bytes = cfg.db_max_bytes,
             .sync_full = strcmp(cfg.db_sync, "full") == 0,
             .trim_interval_ms = 10000, /* well inside the minute promised for trimming */
+            .feed = publish_feed,      /* live delivery: every stored event, in id order */
+            .feed_arg = &srv.bus,
+            .redis_host = cfg.redis_host,
+            .redis_port = cfg.redis_port,
+            .redis_db = cfg.redis_db,
         };
-        if (store_sqlite_open(&so, &srv.store, err)) {
-            fprintf(stderr, "ssehub: SSE_DB: %s\n", err);
+        if (cluster ? store_redis_open(&so, &srv.store, err) : store_sqlite_open(&so, &srv.store, err)) {
+            fprintf(stderr, "ssehub: %s: %s\n", cluster ? "SSE_REDIS_URL" : "SSE_DB", err);
             return 1;
         }
         srv.store->ops->bounds(srv.store, &bounds);
@@ -222,11 +229,18 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    /* The feed delivers what comes after the history the workers were set up with. */
+    if (srv.store) srv.store->ops->start_feed(srv.store, bounds.latest);
     log_info(&lg, "start ssehub %s listening on %s:%d scheme=%s workers=%d max_connections=%d fd_limit=%d "
                   "heartbeat=%ds accounts=%d",
              SSE_VERSION, cfg.host, port, srv.tls ? "https" : "http", nworkers, srv.max_conns, fd_limit, cfg.heartbeat,
              cfg.naccounts);
-    if (srv.store)
+    if (cluster)
+        log_info(&lg, "cluster redis=%s:%d/%d oldest=%llu latest=%llu max_age=%ds max_events=%d "
+                      "(SSE_DB is ignored: Redis holds the history)",
+                 cfg.redis_host, cfg.redis_port, cfg.redis_db, (unsigned long long)bounds.oldest,
+                 (unsigned long long)bounds.latest, cfg.history_max_age, cfg.history_max_events);
+    else if (srv.store)
         log_info(&lg, "history db=%s oldest=%llu latest=%llu max_age=%ds max_events=%d", cfg.db_path,
                  (unsigned long long)bounds.oldest, (unsigned long long)bounds.latest,
                  cfg.history_max_age, cfg.history_max_events);

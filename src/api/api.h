@@ -67,6 +67,8 @@ void api_events(api_ctx_t *a, conn_t *c, const http_request_t *req);
 void api_broadcast(api_ctx_t *a, conn_t *c, const http_request_t *req);
 void api_admin_stop(api_ctx_t *a, conn_t *c, const http_request_t *req);
 void api_healthz(api_ctx_t *a, conn_t *c, const http_request_t *req);
+/** GET /readyz: 200 when this node can take a publish now, else 503 with the reason. */
+void api_readyz(api_ctx_t *a, conn_t *c, const http_request_t *req);
 void api_static(api_ctx_t *a, conn_t *c, const http_request_t *req);
 void api_notifications(api_ctx_t *a, conn_t *c, const http_request_t *req);
 void api_token(api_ctx_t *a, conn_t *c, const http_request_t *req);

@@ -20,6 +20,7 @@ static const route_t routes[] = {
     {HTTP_POST, "/broadcast", api_broadcast},
     {HTTP_POST, "/admin/stop", api_admin_stop},
     {HTTP_GET, "/healthz", api_healthz},
+    {HTTP_GET, "/readyz", api_readyz},
     {HTTP_GET, "/notifications", api_notifications},
     {HTTP_POST, "/token", api_token},
 };

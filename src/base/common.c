@@ -15,6 +15,7 @@ const char *sse_strerror(int code)
     case SSE_EFULL: return "queue full";
     case SSE_ECANCELED: return "cancelled";
     case SSE_ESHARE: return "share of the queue used up";
+    case SSE_EUNAVAIL: return "unavailable";
     default: return "error";
     }
 }

@@ -22,6 +22,7 @@ enum {
     SSE_EFULL = -6, /* a bounded queue is full */
     SSE_ECANCELED = -7, /* the requester went away before the work ran */
     SSE_ESHARE = -8,    /* one client already holds its share of a bounded queue */
+    SSE_EUNAVAIL = -9,  /* a service the work needs (Redis) cannot be reached now */
 };
 
 /** A short English description of an SSE_E* code. */

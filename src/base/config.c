@@ -92,6 +92,8 @@ static const setting_t settings[] = {
       "with SSE_JWT_PUBLIC_KEY: the \"iss\" its tokens must carry (empty = not checked)"),
     S("SSE_JWT_AUDIENCE", jwt_audience, "",
       "with SSE_JWT_PUBLIC_KEY: a value their \"aud\" must hold (empty = not checked)"),
+    S("SSE_REDIS_URL", redis_url, "",
+      "redis://HOST:PORT[/DB]: cluster mode, Redis holds the history and the fan-out (SSE_DB ignored)"),
     I("SSE_REUSE_PORT", reuse_port, "0", 0, 1,
       "1: other processes may listen on the same port and share its connections; "
       "0: start fails when one does"),
@@ -119,6 +121,50 @@ int config_parse_duration(const char *s, long max, long *out)
     long v;
     if (config_parse_int(buf, 0, max / (mult ? mult : 1), &v)) return SSE_EINVAL;
     *out = v * (mult ? mult : 1);
+    return SSE_OK;
+}
+
+int config_parse_redis_url(const char *s, char **host, int *port, int *db)
+{
+    static const char scheme[] = "redis://";
+    if (strncmp(s, scheme, strlen(scheme)) != 0) return SSE_EINVAL;
+    const char *h = s + strlen(scheme), *he;
+    const char *p;
+    if (*h == '[') { /* [IPv6] */
+        he = strchr(h, ']');
+        if (!he || he == h + 1) return SSE_EINVAL;
+        h++;
+        p = he + 1;
+    } else {
+        he = h + strcspn(h, ":/");
+        p = he;
+    }
+    if (he == h) return SSE_EINVAL;
+    for (const char *c = h; c < he; c++)
+        if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == '_' || *c == ':'))
+            return SSE_EINVAL;
+    long pv = 6379, dv = 0;
+    char num[16];
+    if (*p == ':') {
+        size_t n = strcspn(++p, "/");
+        if (n == 0 || n >= sizeof num) return SSE_EINVAL;
+        memcpy(num, p, n);
+        num[n] = '\0';
+        if (config_parse_int(num, 1, 65535, &pv) || !isdigit((unsigned char)num[0])) return SSE_EINVAL;
+        p += n;
+    }
+    if (*p == '/') {
+        p++;
+        size_t n = strlen(p);
+        if (n >= sizeof num) return SSE_EINVAL;
+        if (n > 0 && (config_parse_int(p, 0, 2147483647, &dv) || !isdigit((unsigned char)p[0])))
+            return SSE_EINVAL;
+    } else if (*p) {
+        return SSE_EINVAL;
+    }
+    *host = xstrndup(h, (size_t)(he - h));
+    *port = (int)pv;
+    *db = (int)dv;
     return SSE_OK;
 }
 
@@ -445,6 +491,12 @@ int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN])
         snprintf(err, SSE_ERR_LEN, "SSE_HOST: must not be empty");
         return SSE_EINVAL;
     }
+    if (*cfg->redis_url &&
+        config_parse_redis_url(cfg->redis_url, &cfg->redis_host, &cfg->redis_port, &cfg->redis_db)) {
+        snprintf(err, SSE_ERR_LEN, "SSE_REDIS_URL: must be redis://HOST:PORT[/DB] (got \"%.60s\")",
+                 cfg->redis_url);
+        return SSE_EINVAL;
+    }
     char perr[SSE_ERR_LEN] = "";
     if (netaddr_list_parse(&cfg->proxies, cfg->trusted_proxies, perr)) {
         snprintf(err, SSE_ERR_LEN, "SSE_TRUSTED_PROXIES: %.220s", perr);
@@ -465,6 +517,7 @@ void config_free(config_t *cfg)
     free(cfg->accounts);
     for (int i = 0; i < cfg->norigins; i++) free(cfg->origins[i]);
     free(cfg->jwt_public_pem);
+    free(cfg->redis_host);
     netaddr_list_free(&cfg->proxies);
     memset(cfg, 0, sizeof *cfg);
 }

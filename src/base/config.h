@@ -65,6 +65,7 @@ typedef struct config {
     int login_max_block;      /* seconds: the longest wait after failed logins */
     char *jwt_issuer;         /* the "iss" SSE_JWT_PUBLIC_KEY tokens must carry; "" = not checked */
     char *jwt_audience;       /* a value their "aud" must hold; "" = not checked */
+    char *redis_url;          /* redis://HOST:PORT[/DB]: cluster mode; "" = one node */
     int reuse_port;           /* 1: other processes may share the port (no check at start) */
     char *trusted_proxies;    /* addresses and ranges whose X-Forwarded-For / Forwarded is believed */
 
@@ -74,6 +75,9 @@ typedef struct config {
     char *origins[CONFIG_MAX_ORIGINS];
     int norigins;
     int any_origin; /* ALLOWED_ORIGIN contains "*" */
+    char *redis_host; /* from redis_url; NULL when it is "" */
+    int redis_port;
+    int redis_db;
     netaddr_list_t proxies; /* SSE_TRUSTED_PROXIES, parsed */
 } config_t;
 
@@ -133,6 +137,13 @@ void config_print_help(FILE *out);
 
 /** Parses seconds, or a number with s, m, h or d, up to max seconds; returns 0 or SSE_EINVAL. */
 int config_parse_duration(const char *s, long max, long *out);
+
+/**
+ * Parses redis://HOST[:PORT][/DB] (PORT 1-65535, default 6379; DB 0-2147483647, default
+ * 0; HOST a name, an IPv4 address or [IPv6]). Sets *host to a new string. Returns 0 or
+ * SSE_EINVAL.
+ */
+int config_parse_redis_url(const char *s, char **host, int *port, int *db);
 
 /** Parses a whole decimal integer in [min, max]; returns 0 or SSE_EINVAL. */
 int config_parse_int(const char *s, long min, long max, long *out);

@@ -36,6 +36,9 @@ void answer_send(answer_t *a, frame_t *f);
 /** answer_send() of a JSON body (the reference to value is taken). */
 void answer_json(answer_t *a, int status, json_t *value);
 
+/** From any thread: answer_send() of {"error": msg} with the extra header lines (or NULL). */
+void answer_error(answer_t *a, int status, const char *msg, const char *extra);
+
 /**
  * On c's loop, when the work could not even start: answers status with
  * {"error": msg} and the extra header lines (or NULL) at once.

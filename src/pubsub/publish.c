@@ -13,7 +13,6 @@
 
 /* What the commit callback needs to answer the publisher; freed by it. */
 typedef struct publish_req {
-    bus_t *bus;
     const log_t *log;
     answer_t ans;
     char account[128];
@@ -30,24 +29,33 @@ static void log_publish(const log_t *log, uint64_t id, const char *account, cons
              log_clean(type, t, sizeof t), log_clean(user, u, sizeof u), bytes);
 }
 
-/* Runs on the store's writer thread, once per event, in id order. */
+void publish_feed(void *bus, const store_event_t *ev)
+{
+    /* Encoded once here, on the store's one feed thread: every loop shares these bytes. */
+    frame_t *f = sse_encode(ev->id, ev->type, ev->user, ev->content, ev->content_len);
+    bus_fanout(bus, f);
+    frame_unref(f);
+}
+
+/* Runs on the store's writer thread, once per event, in id order; the event's live
+ * delivery is the store's feed (publish_feed), not this. */
 static void on_commit(void *arg, const store_event_t *ev, int err)
 {
     publish_req_t *rq = arg;
     if (err == 0) {
-        frame_t *f = sse_encode(ev->id, ev->type, ev->user, ev->content, ev->content_len);
-        bus_fanout(rq->bus, f);
-        frame_unref(f);
         log_publish(rq->log, ev->id, rq->account, ev->type, ev->user, ev->content_len);
         answer_json(&rq->ans, 201, json_pack("{s:I}", "id", (json_int_t)ev->id));
     } else {
-        log_error(rq->log, "publish-failed account=%s reason=%s error=\"%s\"", rq->account,
-                  err == SSE_EFULL ? "store-full" : "store-error",
+        const char *reason = err == SSE_EFULL      ? "store-full"
+                             : err == SSE_EUNAVAIL ? "store-unreachable"
+                                                   : "store-error";
+        log_error(rq->log, "publish-failed account=%s reason=%s error=\"%s\"", rq->account, reason,
                   ev->error ? ev->error : "unknown");
-        answer_json(&rq->ans, 503,
-                    json_pack("{s:s}", "error",
-                              err == SSE_EFULL ? "the history store is full"
-                                               : "the event could not be stored"));
+        answer_error(&rq->ans, 503,
+                     err == SSE_EFULL      ? "the history store is full"
+                     : err == SSE_EUNAVAIL ? "the history store cannot be reached"
+                                           : "the event could not be stored",
+                     "Retry-After: 1\r\n");
     }
     free(rq);
 }
@@ -62,7 +70,6 @@ void publish_submit(shard_t *sh, conn_t *c, const http_request_t *req, const cha
         return;
     }
     publish_req_t *rq = xmalloc(sizeof *rq);
-    rq->bus = sh->bus;
     rq->log = c->own->log;
     answer_open(&rq->ans, c, req, PUBLISH_ANSWER_BYTES);
     snprintf(rq->account, sizeof rq->account, "%s", account);

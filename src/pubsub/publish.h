@@ -7,6 +7,7 @@
 #include "conn.h"
 #include "http.h"
 #include "shard.h"
+#include "store.h"
 
 /**
  * Publishes a validated event for the request req on c (whose loop's shard is sh)
@@ -17,5 +18,12 @@
  */
 void publish_submit(shard_t *sh, conn_t *c, const http_request_t *req, const char *type,
                     const char *user, const char *content, size_t content_len, const char *account);
+
+/**
+ * The store's feed (store_feed_fn, bus a bus_t): encodes ev once and posts the frame to
+ * every loop through the bus. The store calls it in id order on one thread, so every
+ * loop sees events in that order.
+ */
+void publish_feed(void *bus, const store_event_t *ev);
 
 #endif

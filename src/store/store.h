@@ -18,7 +18,8 @@ typedef struct store_event {
     const char *content;
     size_t content_len;
     const char *error; /* to a commit callback of a failed append: the store's reason
-                          (SQLite's message, one line); NULL otherwise */
+                          (SQLite's message, or Redis's error or broken link, one
+                          line); NULL otherwise */
 } store_event_t;
 
 /**
@@ -40,6 +41,16 @@ typedef struct store_bounds {
     uint64_t oldest, latest;
 } store_bounds_t;
 
+/**
+ * The feed: called once for every event the store holds from its opening on, whoever
+ * appended it (this process, or another node of a shared store), in id order, on one
+ * thread of the store's, with ev valid only during the call. SQLite calls it on the
+ * writer just before the event's commit callback; Redis on its feed thread once the
+ * event is read back from the stream, so every node delivers the same events in the
+ * same order. Live delivery hangs here.
+ */
+typedef void (*store_feed_fn)(void *arg, const store_event_t *ev);
+
 typedef struct store_options {
     const char *path;      /* database file; its directory is created if missing */
     int64_t max_age_ms;    /* events older than this are trimmed (0 = no age limit) */
@@ -47,14 +58,20 @@ typedef struct store_options {
     int64_t max_bytes;     /* database size cap; past it appends fail with SSE_EFULL (0 = none) */
     int sync_full;         /* fsync every commit (power-loss safe) instead of WAL's NORMAL */
     int trim_interval_ms;  /* how often the background trim runs */
+    store_feed_fn feed;    /* NULL: no feed */
+    void *feed_arg;
+    /* Redis only: where the shared store is (store_redis_open). */
+    const char *redis_host;
+    int redis_port;
+    int redis_db;
 } store_options_t;
 
 /**
  * Called on the store's writer thread once per appended event, in id order, after
  * the transaction holding it committed (err 0, ev->id and ev->time_ms set) or
- * failed (err SSE_EFULL when the disk or the size cap is full, SSE_ERR otherwise;
- * ev->error says why; nothing of a failed event is kept). ev is valid only during the
- * call.
+ * failed (err SSE_EFULL when the disk or the size cap is full, SSE_EUNAVAIL when
+ * Redis cannot be reached, SSE_ERR otherwise; ev->error says why; nothing of a failed
+ * event is kept, but see store_redis_open). ev is valid only during the call.
  */
 typedef void (*store_commit_fn)(void *arg, const store_event_t *ev, int err);
 
@@ -92,7 +109,7 @@ typedef void (*store_rows_fn)(void *arg, const store_page_t *page, int err);
 
 typedef struct store store_t;
 
-/** Each backend fills one const table of these (store_sqlite_ops, later store_redis_ops). */
+/** Each backend fills one const table of these (store_sqlite_ops, store_redis_ops). */
 typedef struct store_ops {
     const char *name;
     /**
@@ -143,6 +160,18 @@ typedef struct store_ops {
     void (*drain)(store_t *st);
     /** drain(), then closes the database and frees st. */
     void (*close)(store_t *st);
+    /**
+     * Whether an append made now can be kept: NULL when it can, else a short reason
+     * ("stopping", "redis unreachable"). Safe on any thread, answered from memory.
+     */
+    const char *(*unready)(store_t *st);
+    /**
+     * Starts the feed with the events whose id is above after (the bounds' latest read
+     * when the loops were set up, so nothing falls between the history and the feed).
+     * Call once, before any append. SQLite's feed runs with its own commits and needs no
+     * start; Redis starts its feed thread here.
+     */
+    void (*start_feed)(store_t *st, uint64_t after);
 } store_ops_t;
 
 /** Every backend's store begins with this, so callers need only the ops table. */
@@ -151,6 +180,7 @@ struct store {
 };
 
 extern const store_ops_t store_sqlite_ops;
+extern const store_ops_t store_redis_ops;
 
 /**
  * Opens (creating if needed) the SQLite history at opt->path in WAL mode and starts
@@ -160,5 +190,19 @@ extern const store_ops_t store_sqlite_ops;
  * set, or SSE_ERR.
  */
 int store_sqlite_open(const store_options_t *opt, store_t **out, char err[SSE_ERR_LEN]);
+
+/**
+ * Connects to the Redis at opt->redis_host:redis_port (database redis_db), where every
+ * node of a cluster keeps one history (a stream) and one id counter, and starts its
+ * writer, reader and feed threads; the feed starts after the newest event Redis holds.
+ * opt->path and max_bytes are not used. A Redis that cannot be reached, or that is
+ * older than 7.0, fails with one line in err. Returns 0 with *out set, or SSE_ERR.
+ *
+ * While Redis is unreachable appends fail with SSE_EUNAVAIL (nothing of them is kept,
+ * or, if Redis took one before the link broke, it is kept and delivered but refused
+ * here), reads fail with SSE_ERR, and the feed reconnects and resumes after the last
+ * event it delivered.
+ */
+int store_redis_open(const store_options_t *opt, store_t **out, char err[SSE_ERR_LEN]);
 
 #endif

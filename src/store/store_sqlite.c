@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "store_filter.h"
 
 enum {
     TRIM_BATCH = 5000,      /* rows deleted per transaction, so appends are not stalled */
@@ -33,22 +34,14 @@ typedef struct pending {
 
 typedef enum { JOB_REPLAY, JOB_LIST } job_kind_t;
 
-/*
- * One queued read, with its own copy of the filter in the same allocation: the user, and
- * the filter's distinct non-empty types, sorted for type_wanted(). An untyped event always
- * passes a type check, so "" needs no entry.
- */
+/* One queued read, with its own copy of the filter (store_filter.h) in the same allocation. */
 typedef struct job {
     struct job *next;
     job_kind_t kind;
     int64_t lo, hi; /* lo < id <= hi (a list's hi is before - 1), newest first for a list */
     size_t max_rows, max_bytes;
     const atomic_int *cancelled;
-    const char *user;
-    const char **types;
-    uint32_t ntypes;
-    bool all_types; /* broadcasts of every type pass: no types and not strict */
-    bool strict;    /* the types bind the user's own events too */
+    store_match_t m;
     store_rows_fn done;
     void *arg;
 } job_t;
@@ -60,6 +53,8 @@ typedef struct store_sqlite {
     int64_t max_age_ms;
     uint64_t max_events;
     int trim_interval_ms;
+    store_feed_fn feed; /* called on the writer before each committed event's done */
+    void *feed_arg;
 
     /* The write connection is shared by the writer thread and trim() callers: db_mu
      * makes each transaction, and next_id, belong to one of them at a time. */
@@ -233,12 +228,14 @@ static void commit_batch(store_sqlite_t *s, pending_t *batch)
     }
     pthread_mutex_unlock(&s->db_mu);
 
-    /* Callbacks run outside db_mu: they may append, read or trim. */
+    /* Callbacks run outside db_mu: they may append, read or trim. The feed comes first, so
+     * an event is on its way to every loop before its publisher hears of it. */
     id = first;
     while (batch) {
         pending_t *next = batch->next;
         batch->ev.id = err ? 0 : id++;
         batch->ev.error = err ? why : NULL;
+        if (!err && s->feed) s->feed(s->feed_arg, &batch->ev);
         if (batch->done) batch->done(batch->arg, &batch->ev, err);
         free(batch);
         batch = next;
@@ -428,30 +425,19 @@ static store_event_t copy_row(sqlite3_stmt *st)
     };
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* True when an event of type t passes the job's types: untyped always, typed when listed. */
-static bool type_wanted(const job_t *j, const char *t)
-{
-    return !t || !t[0] || bsearch(&t, j->types, j->ntypes, sizeof *j->types, cmp_str);
-}
-
 /* One input of a read's merge: a statement's rows in id order, and the one it is on. */
 typedef struct stream {
     sqlite3_stmt *st;
     int rc;        /* SQLITE_ROW while on a row, then SQLITE_DONE or the error */
     int64_t id;    /* the current row's id */
-    bool filtered; /* rows pass only with a wanted type (type_wanted) */
+    bool filtered; /* rows pass only with a wanted type (store_match_type) */
 } stream_t;
 
 /* Moves s to its next row that passes the job's filter, or to its end. */
 static void stream_next(stream_t *s, const job_t *j)
 {
     while ((s->rc = sqlite3_step(s->st)) == SQLITE_ROW) {
-        if (!s->filtered || type_wanted(j, (const char *)sqlite3_column_text(s->st, 2))) {
+        if (!s->filtered || store_match_type(&j->m, (const char *)sqlite3_column_text(s->st, 2))) {
             s->id = sqlite3_column_int64(s->st, 0);
             return;
         }
@@ -486,15 +472,16 @@ static sqlite3_stmt *type_stmt(store_sqlite_t *s, job_kind_t kind, uint32_t k)
 static int plan_streams(store_sqlite_t *s, const job_t *j, stream_t out[READ_TYPES_MAX + 2], int *n)
 {
     *n = 0;
-    if (j->user[0]) out[(*n)++] = stream_bind(s->sel_user[j->kind][0], j, j->user, NULL, j->strict);
-    if (j->all_types || j->ntypes > READ_TYPES_MAX) {
-        out[(*n)++] = stream_bind(s->sel_user[j->kind][1], j, "", NULL, !j->all_types);
+    const store_match_t *m = &j->m;
+    if (m->user[0]) out[(*n)++] = stream_bind(s->sel_user[j->kind][0], j, m->user, NULL, m->strict);
+    if (m->all_types || m->ntypes > READ_TYPES_MAX) {
+        out[(*n)++] = stream_bind(s->sel_user[j->kind][1], j, "", NULL, !m->all_types);
         return SSE_OK;
     }
-    for (uint32_t k = 0; k <= j->ntypes; k++) {
+    for (uint32_t k = 0; k <= m->ntypes; k++) {
         sqlite3_stmt *st = type_stmt(s, j->kind, k);
         if (!st) return SSE_ERR;
-        out[(*n)++] = stream_bind(st, j, "", k == 0 ? "" : j->types[k - 1], false);
+        out[(*n)++] = stream_bind(st, j, "", k == 0 ? "" : m->types[k - 1], false);
     }
     return SSE_OK;
 }
@@ -660,36 +647,13 @@ static int enqueue_job(store_sqlite_t *s, job_t *j)
     return rc;
 }
 
-/* A read with its own copy of f (one allocation, freed with free()), its types sorted and
- * made distinct. */
+/* A read with its own copy of f (one allocation, freed with free()). */
 static job_t *job_new(job_kind_t kind, const store_filter_t *f, const store_read_opts_t *o,
                       store_rows_fn done, void *arg)
 {
-    const char *user = f && f->user ? f->user : "";
-    uint32_t nt = f ? f->ntypes : 0;
-    size_t len = strlen(user) + 1;
-    for (uint32_t i = 0; i < nt; i++) len += f->types[i] ? strlen(f->types[i]) + 1 : 0;
-    job_t *j = xcalloc(1, sizeof *j + nt * sizeof(char *) + len);
-    const char **types = (const char **)(j + 1);
-    char *p = (char *)(types + nt);
-    j->user = memcpy(p, user, strlen(user) + 1);
-    p += strlen(user) + 1;
-    uint32_t m = 0;
-    for (uint32_t i = 0; i < nt; i++) {
-        const char *t = f->types[i];
-        if (!t || !t[0]) continue;
-        types[m++] = memcpy(p, t, strlen(t) + 1);
-        p += strlen(t) + 1;
-    }
-    qsort(types, m, sizeof *types, cmp_str);
-    uint32_t d = 0;
-    for (uint32_t i = 0; i < m; i++)
-        if (d == 0 || strcmp(types[d - 1], types[i]) != 0) types[d++] = types[i];
+    job_t *j = xcalloc(1, sizeof *j + store_match_size(f));
+    store_match_copy(&j->m, f, j + 1);
     j->kind = kind;
-    j->types = types;
-    j->ntypes = d;
-    j->strict = f && f->strict;
-    j->all_types = !j->strict && nt == 0;
     j->max_rows = o->max_rows;
     j->max_bytes = o->max_bytes;
     j->cancelled = o->cancelled;
@@ -793,6 +757,20 @@ static void sqlite_drain(store_t *st)
     }
 }
 
+static const char *sqlite_unready(store_t *st)
+{
+    store_sqlite_t *s = (store_sqlite_t *)st;
+    pthread_mutex_lock(&s->q_mu);
+    bool closing = s->q_closing;
+    pthread_mutex_unlock(&s->q_mu);
+    return closing ? "stopping" : NULL;
+}
+
+static void sqlite_start_feed(store_t *st, uint64_t after)
+{
+    (void)st, (void)after; /* the feed is called by each commit */
+}
+
 static void sqlite_close(store_t *st)
 {
     if (!st) return;
@@ -811,6 +789,8 @@ const store_ops_t store_sqlite_ops = {
     .trim = sqlite_trim,
     .drain = sqlite_drain,
     .close = sqlite_close,
+    .unready = sqlite_unready,
+    .start_feed = sqlite_start_feed,
 };
 
 /* ---- open ------------------------------------------------------------------------------ */
@@ -1046,6 +1026,8 @@ int store_sqlite_open(const store_options_t *opt, store_t **out, char err[SSE_ER
     s->max_age_ms = opt->max_age_ms;
     s->max_events = opt->max_events;
     s->trim_interval_ms = opt->trim_interval_ms;
+    s->feed = opt->feed;
+    s->feed_arg = opt->feed_arg;
     pthread_mutex_init(&s->db_mu, NULL);
     pthread_mutex_init(&s->q_mu, NULL);
     pthread_mutex_init(&s->b_mu, NULL);

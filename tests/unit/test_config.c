@@ -17,7 +17,7 @@ static const char *const all_vars[] = {
     "SSE_DB_SYNC", "SSE_TLS_CERT", "SSE_TLS_KEY", "SSE_COOKIE_SAMESITE", "SSE_COOKIE_DOMAIN",
     "SSE_TRUST_CLIENT_ID", "SSE_JWT_PUBLIC_KEY", "SSE_MAX_CONNS_PER_IP",
     "SSE_MAX_STREAMS_PER_USER", "SSE_USERS_FILE", "SSE_LOGIN_MAX_FAILURES", "SSE_LOGIN_MAX_BLOCK",
-    "SSE_JWT_ISSUER", "SSE_JWT_AUDIENCE", "SSE_REUSE_PORT",
+    "SSE_JWT_ISSUER", "SSE_JWT_AUDIENCE", "SSE_REDIS_URL", "SSE_REUSE_PORT",
     "SSE_TRUSTED_PROXIES"};
 #define NVARS (sizeof all_vars / sizeof all_vars[0])
 
@@ -495,6 +495,40 @@ Test(config, db_settings)
     expect_fail(text, "SSE_DB_SYNC");
 }
 
+Test(config, redis_url)
+{
+    cr_assert_eq(load_text(minimal), 0, "%s", err);
+    cr_assert_str_eq(cfg.redis_url, "", "one node by default");
+    cr_assert_null(cfg.redis_host);
+    char text[512];
+    snprintf(text, sizeof text, "%sSSE_REDIS_URL=redis://127.0.0.1:6390/3\n", minimal);
+    cr_assert_eq(load_text(text), 0, "%s", err);
+    cr_assert_str_eq(cfg.redis_host, "127.0.0.1");
+    cr_assert_eq(cfg.redis_port, 6390);
+    cr_assert_eq(cfg.redis_db, 3);
+    snprintf(text, sizeof text, "%sSSE_REDIS_URL=redis://redis.internal\n", minimal);
+    cr_assert_eq(load_text(text), 0, "%s", err);
+    cr_assert_str_eq(cfg.redis_host, "redis.internal");
+    cr_assert_eq(cfg.redis_port, 6379, "the default port");
+    cr_assert_eq(cfg.redis_db, 0);
+    snprintf(text, sizeof text, "%sSSE_REDIS_URL=redis://[::1]:7000/\n", minimal);
+    cr_assert_eq(load_text(text), 0, "%s", err);
+    cr_assert_str_eq(cfg.redis_host, "::1");
+    cr_assert_eq(cfg.redis_port, 7000);
+    static const char *const bad[] = {
+        "http://h:1",      "redis://",          "redis://:6379",   "redis://h:0",
+        "redis://h:65536", "redis://h:12x",     "redis://h:1/x",   "redis://h:1/-1",
+        "redis://h:1/2/3", "redis://h h:1",     "redis://[]:1",    "redis://h:+5",
+        "redis://h:1?db=2", "redis://u:p@h:1",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(text, sizeof text, "%sSSE_REDIS_URL=%s\n", minimal, bad[i]);
+        expect_fail(text, "SSE_REDIS_URL");
+        cr_assert(strstr(err, "redis://HOST:PORT[/DB]"), "%s: %s", bad[i], err);
+        cr_assert_null(strchr(err, '\n'), "one line: %s", err);
+    }
+}
+
 Test(config, missing_app_key)
 {
     expect_fail("SSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\n", "SSE_APP_KEY");
@@ -810,6 +844,22 @@ Test(config, warn_unknown_names_in_the_environment_and_the_file)
     parse_ok("SSE_HOST=x\nALLOWED_ORIGIN=\nCOMPOSE_PROJECT_NAME=y\n");
     cr_assert_eq(config_warn_unknown(&ef, clean, collect, &w), 0);
     cr_assert_eq(w.n, 0);
+}
+
+Test(config, warn_unknown_spares_every_setting)
+{
+    static char vars[NVARS][80];
+    char *envp[NVARS + 1];
+    for (size_t i = 0; i < NVARS; i++) {
+        snprintf(vars[i], sizeof vars[i], "%s=1", all_vars[i]);
+        envp[i] = vars[i];
+    }
+    envp[NVARS] = NULL;
+    warnings_t w = {0};
+    cr_assert_eq(config_warn_unknown(NULL, envp, collect, &w), 0, "first: %s", w.lines[0]);
+    char *cluster[] = {"SSE_REDIS_URL=redis://127.0.0.1:6379", "SSE_REDIS_UR=x", NULL};
+    cr_assert_eq(config_warn_unknown(NULL, cluster, collect, &w), 1);
+    cr_assert_str_eq(w.lines[0], "SSE_REDIS_UR: unknown setting; did you mean SSE_REDIS_URL?");
 }
 
 Test(config, warn_unknown_cleans_the_name)
