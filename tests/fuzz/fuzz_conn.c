@@ -55,6 +55,7 @@ extern char **environ;
 #include "hub.h"
 #include "log.h"
 #include "netaddr.h"
+#include "publish.h"
 #include "ratelimit.h"
 #include "replay.h"
 #include "server.h"
@@ -410,6 +411,7 @@ static void fs_commit(int err)
         ev.id = ++fs.latest;
         ev.time_ms = 1700000000000LL + (int64_t)ev.id;
         record_event(ev.id, a.type, a.user, a.content, a.len);
+        publish_feed(&srv.bus, &ev); /* live delivery, as the SQLite writer feeds it before done */
     }
     a.done(a.arg, &ev, err);
     free(a.type);
