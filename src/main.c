@@ -185,6 +185,7 @@ int main(int argc, char **argv)
             .redis_host = cfg.redis_host,
             .redis_port = cfg.redis_port,
             .redis_db = cfg.redis_db,
+            .redis_min_replicas = cfg.redis_min_replicas,
         };
         if (cluster ? store_redis_open(&so, &srv.store, err) : store_sqlite_open(&so, &srv.store, err)) {
             fprintf(stderr, "ssehub: %s: %s\n", cluster ? "SSE_REDIS_URL" : "SSE_DB", err);
@@ -237,9 +238,10 @@ int main(int argc, char **argv)
              cfg.naccounts);
     if (cluster)
         log_info(&lg, "cluster redis=%s:%d/%d oldest=%llu latest=%llu max_age=%ds max_events=%d "
-                      "(SSE_DB is ignored: Redis holds the history)",
+                      "min_replicas=%d (SSE_DB is ignored: Redis holds the history)",
                  cfg.redis_host, cfg.redis_port, cfg.redis_db, (unsigned long long)bounds.oldest,
-                 (unsigned long long)bounds.latest, cfg.history_max_age, cfg.history_max_events);
+                 (unsigned long long)bounds.latest, cfg.history_max_age, cfg.history_max_events,
+                 cfg.redis_min_replicas);
     else if (srv.store)
         log_info(&lg, "history db=%s oldest=%llu latest=%llu max_age=%ds max_events=%d", cfg.db_path,
                  (unsigned long long)bounds.oldest, (unsigned long long)bounds.latest,

@@ -99,6 +99,8 @@ static const setting_t settings[] = {
       "0: start fails when one does"),
     S("SSE_TRUSTED_PROXIES", trusted_proxies, "",
       "comma list of proxy addresses/CIDRs whose X-Forwarded-For and Forwarded name the client"),
+    I("SSE_REDIS_MIN_REPLICAS", redis_min_replicas, "0", 0, 100,
+      "cluster mode: a publish gets 201 only once this many Redis replicas hold it (WAIT, 1 s; else 503)"),
 };
 
 int config_parse_duration(const char *s, long max, long *out)
@@ -495,6 +497,10 @@ int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN])
         config_parse_redis_url(cfg->redis_url, &cfg->redis_host, &cfg->redis_port, &cfg->redis_db)) {
         snprintf(err, SSE_ERR_LEN, "SSE_REDIS_URL: must be redis://HOST:PORT[/DB] (got \"%.60s\")",
                  cfg->redis_url);
+        return SSE_EINVAL;
+    }
+    if (cfg->redis_min_replicas > 0 && !cfg->redis_host) {
+        snprintf(err, SSE_ERR_LEN, "SSE_REDIS_MIN_REPLICAS: needs cluster mode (SSE_REDIS_URL)");
         return SSE_EINVAL;
     }
     char perr[SSE_ERR_LEN] = "";

@@ -68,6 +68,7 @@ typedef struct config {
     char *redis_url;          /* redis://HOST:PORT[/DB]: cluster mode; "" = one node */
     int reuse_port;           /* 1: other processes may share the port (no check at start) */
     char *trusted_proxies;    /* addresses and ranges whose X-Forwarded-For / Forwarded is believed */
+    int redis_min_replicas;   /* cluster mode: replicas that must hold an event before its 201 */
 
     /* Derived by config_load(). */
     account_t *accounts; /* the SSE_* accounts, then users_load()'s */

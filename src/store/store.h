@@ -64,6 +64,7 @@ typedef struct store_options {
     const char *redis_host;
     int redis_port;
     int redis_db;
+    int redis_min_replicas; /* acknowledge only once this many replicas hold a batch (WAIT) */
 } store_options_t;
 
 /**

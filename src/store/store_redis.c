@@ -56,6 +56,7 @@ enum {
     FEED_COUNT = 1000,         /* entries per XREAD */
     FEED_RETRY_MS = 100,       /* between reconnects of the feed */
     DRAIN_FEED_MS = 2000,      /* how long a stop waits for the feed to reach this node's commits */
+    WAIT_TIMEOUT_MS = 1000,    /* WAIT: how long a batch waits for SSE_REDIS_MIN_REPLICAS replicas */
     READ_CHUNK = 1000,         /* entries per XRANGE of a read */
     TRIM_CHUNK = 1000,         /* entries looked at per step of an age trim */
 };
@@ -87,6 +88,7 @@ typedef struct store_redis {
     struct store base;
     char *host;
     int port, db;
+    int min_replicas; /* WAIT for this many replicas before a batch is acknowledged */
     int64_t max_age_ms;
     uint64_t max_events;
     int trim_interval_ms;
@@ -388,10 +390,40 @@ static bool send_batch(store_redis_t *s, pending_t *batch, char *why, size_t why
 }
 
 /*
+ * Waits until min_replicas replicas hold everything this connection wrote (WAIT), at most
+ * WAIT_TIMEOUT_MS. Returns true when enough acknowledged; otherwise false with why saying
+ * how many did (or that the link broke, which drops it). Called with w_mu held.
+ */
+static bool wait_replicas(store_redis_t *s, char *why, size_t whylen)
+{
+    char n[16], ms[16];
+    snprintf(n, sizeof n, "%d", s->min_replicas);
+    snprintf(ms, sizeof ms, "%d", WAIT_TIMEOUT_MS);
+    redisReply *r = cmdv(s->wc, (const char *[]){"WAIT", n, ms, NULL});
+    bool ok = false;
+    if (!r) {
+        snprintf(why, whylen, "lost the link waiting for replicas: %s",
+                 *s->wc->errstr ? s->wc->errstr : "no reply");
+        writer_drop(s);
+    } else if (r->type != REDIS_REPLY_INTEGER) {
+        snprintf(why, whylen, "WAIT failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    } else if (r->integer < s->min_replicas) {
+        snprintf(why, whylen, "only %lld of %d replicas acknowledged within %d ms (SSE_REDIS_MIN_REPLICAS)",
+                 (long long)r->integer, s->min_replicas, WAIT_TIMEOUT_MS);
+    } else {
+        ok = true;
+    }
+    freeReplyObject(r);
+    return ok;
+}
+
+/*
  * Appends a batch: one pipeline, resent once on a new connection when the link broke
  * (an event Redis already took answers its first id), then each event's done in order.
  * An event still unanswered fails with SSE_EUNAVAIL: no 201 for what Redis may not hold.
  * A failed event's ev.error says why (the broken link, or Redis's error reply).
+ * With min_replicas, a batch whose WAIT finds too few replicas fails the same way, its
+ * events kept in Redis: a 503 then means "not known to survive a failover".
  * Events are given to done, not to the feed: the feed reads them back from the stream.
  */
 static void commit_batch(store_redis_t *s, pending_t *batch)
@@ -407,7 +439,16 @@ static void commit_batch(store_redis_t *s, pending_t *batch)
             atomic_store(&s->up, 0);
             break;
         }
-        if (send_batch(s, batch, raw, sizeof raw)) break;
+        if (send_batch(s, batch, raw, sizeof raw)) {
+            bool stored = false;
+            for (pending_t *p = batch; p; p = p->next) stored |= p->err == 0;
+            /* Not yet on enough replicas: the events stay in Redis (and are delivered),
+             * but no publisher is told they are safe. */
+            if (stored && s->min_replicas > 0 && !wait_replicas(s, raw, sizeof raw))
+                for (pending_t *p = batch; p; p = p->next)
+                    if (p->err == 0) p->err = 1;
+            break;
+        }
     }
     if (*raw) {
         set_err(why, s, "%s", raw); /* "redis HOST:PORT: cannot connect: ..." */
@@ -1003,6 +1044,7 @@ int store_redis_open(const store_options_t *opt, store_t **out, char err[SSE_ERR
     s->host = xstrdup(opt->redis_host);
     s->port = opt->redis_port ? opt->redis_port : 6379;
     s->db = opt->redis_db;
+    s->min_replicas = opt->redis_min_replicas;
     s->max_age_ms = opt->max_age_ms;
     s->max_events = opt->max_events;
     s->trim_interval_ms = opt->trim_interval_ms;
