@@ -10,7 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { startServer, until } from './lib/server.mjs';
 import { tokens, subscribe, evs, idsOf, waitForId, keepAlivePublisher, firstNonIncreasing } from './lib/history.mjs';
-import { Redis, startRedis, freePort, command, replicationField, HAVE_REDIS, NO_REDIS } from './lib/redis.mjs';
+import {
+  Redis, startRedis, startSentinel, freePort, command, replicationField, HAVE_REDIS, NO_REDIS,
+} from './lib/redis.mjs';
 
 const servers = [];
 const redises = [];
@@ -18,6 +20,9 @@ after(async () => {
   for (const s of servers) await s.stop({ signal: 'SIGKILL' }).catch(() => {});
   for (const r of redises) await r.stop().catch(() => {});
 });
+
+/** Field name of a SENTINEL MASTER reply (a flat name, value list). */
+function field(list, name) { const i = list.indexOf(name); return i < 0 ? undefined : list[i + 1]; }
 
 async function redis(opts) {
   const r = await startRedis(opts);
@@ -151,4 +156,117 @@ test('Redis with an fsync-always AOF restarted (SIGTERM, then SIGKILL) in the mi
   assert.deepEqual(idsOf(replay).slice(0, idsOf(onB).length), idsOf(onB), 'the history is what the stream delivered');
   replay.close(); onA.close(); onB.close();
   console.log(`AOF restarts: ${acked.size} acknowledged, ${refused} refused with 503`);
+});
+
+test('Sentinel failover: a primary, two replicas, three sentinels, two nodes with SSE_REDIS_MIN_REPLICAS=1; the primary SIGKILLed: publishes resume on both nodes once the new primary has a replica, every 201 is on that replica and reaches both nodes\' streams', { skip, timeout: 60000 }, async () => {
+  const primary = await redis();
+  const reps = [await replica(primary), await replica(primary)];
+  const sentinels = [];
+  for (let i = 0; i < 3; i++) {
+    const st = await startSentinel('hub', primary.port, { quorum: 2, downAfter: 1000, failoverTimeout: 3000 });
+    redises.push(st);
+    sentinels.push(st);
+  }
+  // Each sentinel must know both replicas and the two other sentinels before a failover can be agreed.
+  await until(async () => {
+    for (const st of sentinels) {
+      const m = await command(st.port, ['SENTINEL', 'MASTER', 'hub']);
+      if (Number(field(m, 'num-slaves')) !== 2 || Number(field(m, 'num-other-sentinels')) !== 2) return false;
+    }
+    return true;
+  }, 15000, 'sentinels that know each other and both replicas', 200);
+  const env = {
+    SSE_REDIS_SENTINELS: sentinels.map((st) => `127.0.0.1:${st.port}`).join(','),
+    SSE_REDIS_MASTER: 'hub',
+    SSE_REDIS_MIN_REPLICAS: '1',
+  };
+  const a = await node(env);
+  const b = await node(env);
+  await a.waitForLog(/cluster sentinels=127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+ master=hub .*min_replicas=1 /);
+  const tk = await tokens(a);
+  const onA = await subscribe(a, tk.anon, '');
+  const onB = await subscribe(b, tk.anon, '');
+
+  const acked = new Map(); // id -> content
+  const afterKill = { a: [], b: [] }; // ms from the kill to each 201
+  let killedAt = 0;
+  let stop = false;
+  const pubs = { a: keepAlivePublisher(a, tk.pub), b: keepAlivePublisher(b, tk.pub) };
+  const loops = Object.entries(pubs).map(async ([name, p]) => {
+    for (let i = 0; i < 2000 && !stop; i++) {
+      const content = `${name}${i}`;
+      const res = await p.post({ content }).catch((e) => ({ status: 0, body: e.message }));
+      if (res.status === 201) {
+        acked.set(res.json.id, content);
+        if (killedAt) afterKill[name].push(Date.now() - killedAt);
+      } else {
+        assert.equal(res.status, 503, res.body);
+        await new Promise((t) => setTimeout(t, 50));
+      }
+    }
+  });
+  try {
+    await until(() => acked.size >= 20, 10000, 'publishes before the failover', 10);
+    await primary.stop('SIGKILL');
+    killedAt = Date.now();
+    await until(() => afterKill.a.length >= 5 && afterKill.b.length >= 5, 30000, 'publishes resumed on both nodes', 50);
+  } finally {
+    stop = true;
+    await Promise.all(loops);
+    for (const p of Object.values(pubs)) p.close();
+  }
+  const [host, port] = await command(sentinels[0].port, ['SENTINEL', 'get-master-addr-by-name', 'hub']);
+  assert.equal(host, '127.0.0.1');
+  const promoted = reps.find((r) => r.port === Number(port));
+  assert.ok(promoted, `a replica was promoted (${host}:${port})`);
+  const other = reps.find((r) => r !== promoted);
+  assert.equal(await replicationField(promoted.port, 'role'), 'master');
+  console.log(`failover: first 201 after the kill on a after ${afterKill.a[0]} ms, on b after ${afterKill.b[0]} ms; ${acked.size} acknowledged`);
+
+  const ids = [...acked.keys()].sort((x, y) => x - y);
+  // Durable: every acknowledged event is on the new primary and on its replica.
+  await until(async () => (await replicationField(other.port, 'master_link_status')) === 'up', 10000, 'the other replica follows the new primary', 100);
+  for (const id of ids) {
+    assert.equal(await contentOf(promoted.port, id), acked.get(id), `event ${id} on the new primary`);
+    assert.equal(await contentOf(other.port, id), acked.get(id), `event ${id} on its replica`);
+  }
+  for (const s of [onA, onB]) {
+    await waitForId(s, ids.at(-1), 10000);
+    assert.equal(firstNonIncreasing(idsOf(s)), -1, 'ids increase: none delivered twice');
+    const got = new Map(evs(s).map((e) => [e.id, e.data]));
+    for (const id of ids) assert.equal(got.get(id), acked.get(id), `acknowledged event ${id} delivered`);
+  }
+  onA.close(); onB.close();
+});
+
+test('bad Sentinel settings stop start-up with one line naming the setting', { timeout: 20000 }, async () => {
+  const cases = [
+    [{ SSE_REDIS_SENTINELS: '127.0.0.1:1' }, /ssehub: SSE_REDIS_MASTER: must be set with SSE_REDIS_SENTINELS/],
+    [{ SSE_REDIS_MASTER: 'hub' }, /ssehub: SSE_REDIS_MASTER: needs SSE_REDIS_SENTINELS/],
+    [{ SSE_REDIS_SENTINELS: '127.0.0.1', SSE_REDIS_MASTER: 'hub' }, /ssehub: SSE_REDIS_SENTINELS: must be HOST:PORT,\.\.\./],
+    [{ SSE_REDIS_SENTINELS: '127.0.0.1:1,:2', SSE_REDIS_MASTER: 'hub' }, /ssehub: SSE_REDIS_SENTINELS: must be HOST:PORT/],
+    [{ SSE_REDIS_SENTINELS: '127.0.0.1:1', SSE_REDIS_MASTER: 'hub', SSE_REDIS_URL: 'redis://127.0.0.1:1' }, /ssehub: SSE_REDIS_SENTINELS: set it or SSE_REDIS_URL, not both/],
+  ];
+  for (const [env, re] of cases) {
+    const srv = await startServer({ env }).catch((e) => e);
+    assert.ok(srv instanceof Error, JSON.stringify(env));
+    assert.match(srv.message, re);
+  }
+});
+
+test('sentinels that cannot be reached, or that name a replica, stop start-up with one line saying so', { skip, timeout: 30000 }, async () => {
+  const dead = await freePort();
+  let srv = await startServer({ env: { SSE_REDIS_SENTINELS: `127.0.0.1:${dead}`, SSE_REDIS_MASTER: 'hub' } }).catch((e) => e);
+  assert.ok(srv instanceof Error);
+  assert.match(srv.message, new RegExp(`ssehub: SSE_REDIS_SENTINELS: redis master hub: sentinel 127\\.0\\.0\\.1:${dead}: cannot connect`));
+  // A sentinel whose master was made a replica by hand, behind its back: ROLE says so.
+  const primary = await redis();
+  const st = await startSentinel('hub', primary.port);
+  redises.push(st);
+  const other = await redis();
+  await command(primary.port, ['REPLICAOF', '127.0.0.1', String(other.port)]);
+  await until(async () => (await replicationField(primary.port, 'role')) === 'slave', 5000, 'primary demoted', 50);
+  srv = await startServer({ env: { SSE_REDIS_SENTINELS: `127.0.0.1:${dead},127.0.0.1:${st.port}`, SSE_REDIS_MASTER: 'hub' } }).catch((e) => e);
+  assert.ok(srv instanceof Error);
+  assert.match(srv.message, new RegExp(`ssehub: SSE_REDIS_SENTINELS: redis 127\\.0\\.0\\.1:${primary.port}: the node the sentinels named is not the master \\(ROLE: slave\\)`));
 });
