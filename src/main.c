@@ -171,7 +171,7 @@ int main(int argc, char **argv)
     }
 
     store_bounds_t bounds = {0, 0};
-    bool cluster = cfg.redis_host != NULL;
+    bool cluster = cfg.redis_host != NULL || cfg.nsentinels > 0;
     if (cluster || (strcmp(cfg.db_path, "") != 0 && strcmp(cfg.db_path, "off") != 0)) {
         store_options_t so = {
             .path = cfg.db_path,
@@ -185,9 +185,15 @@ int main(int argc, char **argv)
             .redis_host = cfg.redis_host,
             .redis_port = cfg.redis_port,
             .redis_db = cfg.redis_db,
+            .redis_min_replicas = cfg.redis_min_replicas,
+            .redis_sentinel_hosts = (const char *const *)cfg.sentinel_hosts,
+            .redis_sentinel_ports = cfg.sentinel_ports,
+            .redis_nsentinels = cfg.nsentinels,
+            .redis_master = cfg.redis_master,
         };
         if (cluster ? store_redis_open(&so, &srv.store, err) : store_sqlite_open(&so, &srv.store, err)) {
-            fprintf(stderr, "ssehub: %s: %s\n", cluster ? "SSE_REDIS_URL" : "SSE_DB", err);
+            fprintf(stderr, "ssehub: %s: %s\n",
+                    !cluster ? "SSE_DB" : cfg.nsentinels ? "SSE_REDIS_SENTINELS" : "SSE_REDIS_URL", err);
             return 1;
         }
         srv.store->ops->bounds(srv.store, &bounds);
@@ -235,11 +241,18 @@ int main(int argc, char **argv)
                   "heartbeat=%ds accounts=%d",
              SSE_VERSION, cfg.host, port, srv.tls ? "https" : "http", nworkers, srv.max_conns, fd_limit, cfg.heartbeat,
              cfg.naccounts);
-    if (cluster)
+    if (cluster && cfg.nsentinels)
+        log_info(&lg, "cluster sentinels=%s master=%s oldest=%llu latest=%llu max_age=%ds max_events=%d "
+                      "min_replicas=%d (SSE_DB is ignored: Redis holds the history)",
+                 cfg.redis_sentinels, cfg.redis_master, (unsigned long long)bounds.oldest,
+                 (unsigned long long)bounds.latest, cfg.history_max_age, cfg.history_max_events,
+                 cfg.redis_min_replicas);
+    else if (cluster)
         log_info(&lg, "cluster redis=%s:%d/%d oldest=%llu latest=%llu max_age=%ds max_events=%d "
-                      "(SSE_DB is ignored: Redis holds the history)",
+                      "min_replicas=%d (SSE_DB is ignored: Redis holds the history)",
                  cfg.redis_host, cfg.redis_port, cfg.redis_db, (unsigned long long)bounds.oldest,
-                 (unsigned long long)bounds.latest, cfg.history_max_age, cfg.history_max_events);
+                 (unsigned long long)bounds.latest, cfg.history_max_age, cfg.history_max_events,
+                 cfg.redis_min_replicas);
     else if (srv.store)
         log_info(&lg, "history db=%s oldest=%llu latest=%llu max_age=%ds max_events=%d", cfg.db_path,
                  (unsigned long long)bounds.oldest, (unsigned long long)bounds.latest,

@@ -99,6 +99,11 @@ static const setting_t settings[] = {
       "0: start fails when one does"),
     S("SSE_TRUSTED_PROXIES", trusted_proxies, "",
       "comma list of proxy addresses/CIDRs whose X-Forwarded-For and Forwarded name the client"),
+    I("SSE_REDIS_MIN_REPLICAS", redis_min_replicas, "0", 0, 100,
+      "cluster mode: a publish gets 201 only once this many Redis replicas hold it (WAIT, 1 s; else 503)"),
+    S("SSE_REDIS_SENTINELS", redis_sentinels, "",
+      "HOST:PORT,...: cluster mode on the primary these Redis Sentinels name (instead of SSE_REDIS_URL)"),
+    S("SSE_REDIS_MASTER", redis_master, "", "with SSE_REDIS_SENTINELS: the master name they monitor"),
 };
 
 int config_parse_duration(const char *s, long max, long *out)
@@ -165,6 +170,46 @@ int config_parse_redis_url(const char *s, char **host, int *port, int *db)
     *host = xstrndup(h, (size_t)(he - h));
     *port = (int)pv;
     *db = (int)dv;
+    return SSE_OK;
+}
+
+int config_parse_host_ports(const char *s, char ***hosts, int **ports, int *n)
+{
+    *hosts = NULL;
+    *ports = NULL;
+    *n = 0;
+    for (;;) { /* every entry, the last too, must be HOST:PORT: "a:1," is refused */
+        size_t len = strcspn(s, ",");
+        const char *colon = memrchr(s, ':', len);
+        char num[8];
+        size_t nl = colon ? len - (size_t)(colon - s) - 1 : 0;
+        long pv;
+        bool ok = colon && colon > s && nl > 0 && nl < sizeof num;
+        for (const char *c = s; ok && c < colon; c++)
+            ok = isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == '_';
+        if (ok) {
+            memcpy(num, colon + 1, nl);
+            num[nl] = '\0';
+            ok = isdigit((unsigned char)num[0]) && config_parse_int(num, 1, 65535, &pv) == 0;
+        }
+        if (!ok || *n >= CONFIG_MAX_HOST_PORTS) {
+            for (int i = 0; i < *n; i++) free((*hosts)[i]);
+            free(*hosts);
+            free(*ports);
+            *hosts = NULL;
+            *ports = NULL;
+            *n = 0;
+            return SSE_EINVAL;
+        }
+        *hosts = xrealloc(*hosts, (size_t)(*n + 1) * sizeof **hosts);
+        *ports = xrealloc(*ports, (size_t)(*n + 1) * sizeof **ports);
+        (*hosts)[*n] = xstrndup(s, (size_t)(colon - s));
+        (*ports)[*n] = (int)pv;
+        (*n)++;
+        s += len;
+        if (*s != ',') break;
+        s++;
+    }
     return SSE_OK;
 }
 
@@ -497,6 +542,32 @@ int config_load(config_t *cfg, const envfile_t *ef, char err[SSE_ERR_LEN])
                  cfg->redis_url);
         return SSE_EINVAL;
     }
+    if (*cfg->redis_sentinels) {
+        if (*cfg->redis_url) {
+            snprintf(err, SSE_ERR_LEN, "SSE_REDIS_SENTINELS: set it or SSE_REDIS_URL, not both "
+                                       "(the sentinels name the primary)");
+            return SSE_EINVAL;
+        }
+        if (config_parse_host_ports(cfg->redis_sentinels, &cfg->sentinel_hosts, &cfg->sentinel_ports,
+                                    &cfg->nsentinels)) {
+            snprintf(err, SSE_ERR_LEN, "SSE_REDIS_SENTINELS: must be HOST:PORT,... (at most %d; got \"%.60s\")",
+                     CONFIG_MAX_HOST_PORTS, cfg->redis_sentinels);
+            return SSE_EINVAL;
+        }
+        if (!*cfg->redis_master) {
+            snprintf(err, SSE_ERR_LEN, "SSE_REDIS_MASTER: must be set with SSE_REDIS_SENTINELS "
+                                       "(the master name they monitor)");
+            return SSE_EINVAL;
+        }
+    } else if (*cfg->redis_master) {
+        snprintf(err, SSE_ERR_LEN, "SSE_REDIS_MASTER: needs SSE_REDIS_SENTINELS");
+        return SSE_EINVAL;
+    }
+    if (cfg->redis_min_replicas > 0 && !cfg->redis_host && !cfg->nsentinels) {
+        snprintf(err, SSE_ERR_LEN, "SSE_REDIS_MIN_REPLICAS: needs cluster mode (SSE_REDIS_URL or "
+                                   "SSE_REDIS_SENTINELS)");
+        return SSE_EINVAL;
+    }
     char perr[SSE_ERR_LEN] = "";
     if (netaddr_list_parse(&cfg->proxies, cfg->trusted_proxies, perr)) {
         snprintf(err, SSE_ERR_LEN, "SSE_TRUSTED_PROXIES: %.220s", perr);
@@ -518,6 +589,9 @@ void config_free(config_t *cfg)
     for (int i = 0; i < cfg->norigins; i++) free(cfg->origins[i]);
     free(cfg->jwt_public_pem);
     free(cfg->redis_host);
+    for (int i = 0; i < cfg->nsentinels; i++) free(cfg->sentinel_hosts[i]);
+    free(cfg->sentinel_hosts);
+    free(cfg->sentinel_ports);
     netaddr_list_free(&cfg->proxies);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -19,6 +19,7 @@ typedef struct account {
 } account_t;
 
 #define CONFIG_MAX_ORIGINS 16
+#define CONFIG_MAX_HOST_PORTS 16 /* most entries in SSE_REDIS_SENTINELS */
 /** Longest origin in ALLOWED_ORIGIN, and longest request Origin that is echoed. */
 #define CONFIG_MAX_ORIGIN_LEN 511
 /** Shortest SSE_APP_KEY: an HS256 secret as long as its SHA-256 output. */
@@ -68,6 +69,9 @@ typedef struct config {
     char *redis_url;          /* redis://HOST:PORT[/DB]: cluster mode; "" = one node */
     int reuse_port;           /* 1: other processes may share the port (no check at start) */
     char *trusted_proxies;    /* addresses and ranges whose X-Forwarded-For / Forwarded is believed */
+    int redis_min_replicas;   /* cluster mode: replicas that must hold an event before its 201 */
+    char *redis_sentinels;    /* HOST:PORT,...: cluster mode on the primary they name; "" = none */
+    char *redis_master;       /* the master name the sentinels monitor */
 
     /* Derived by config_load(). */
     account_t *accounts; /* the SSE_* accounts, then users_load()'s */
@@ -78,6 +82,9 @@ typedef struct config {
     char *redis_host; /* from redis_url; NULL when it is "" */
     int redis_port;
     int redis_db;
+    char **sentinel_hosts; /* from redis_sentinels: nsentinels hosts and their ports */
+    int *sentinel_ports;
+    int nsentinels;
     netaddr_list_t proxies; /* SSE_TRUSTED_PROXIES, parsed */
 } config_t;
 
@@ -144,6 +151,13 @@ int config_parse_duration(const char *s, long max, long *out);
  * SSE_EINVAL.
  */
 int config_parse_redis_url(const char *s, char **host, int *port, int *db);
+
+/**
+ * Parses HOST:PORT,... (HOST a name or an IPv4 address, PORT 1-65535, at most
+ * CONFIG_MAX_HOST_PORTS) into new arrays of *n hosts and ports. Returns 0, or SSE_EINVAL
+ * with nothing allocated.
+ */
+int config_parse_host_ports(const char *s, char ***hosts, int **ports, int *n);
 
 /** Parses a whole decimal integer in [min, max]; returns 0 or SSE_EINVAL. */
 int config_parse_int(const char *s, long min, long max, long *out);

@@ -64,6 +64,12 @@ typedef struct store_options {
     const char *redis_host;
     int redis_port;
     int redis_db;
+    int redis_min_replicas; /* acknowledge only once this many replicas hold a batch (WAIT) */
+    /* Or the primary these sentinels name for redis_master (redis_host is then unused). */
+    const char *const *redis_sentinel_hosts;
+    const int *redis_sentinel_ports;
+    int redis_nsentinels;
+    const char *redis_master;
 } store_options_t;
 
 /**

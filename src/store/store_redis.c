@@ -21,9 +21,12 @@
  *   ssehub:done:<node>:<n>  for a minute, the id the append n of a node got: a resent
  *                  append (its reply lost with the link) answers that id instead of
  *                  storing the event twice
- * APPEND_LUA gives the id and adds the entry in one script, so the stream holds every id
- * up to ssehub:seq at any moment, in id order: a reader of the stream sees ids in order
- * and none is added behind it.
+ * APPEND_LUA gives the id and adds the entry in one script, so the stream holds its ids
+ * in id order at any moment: a reader of the stream sees ids in order and none is added
+ * behind it. Each append also carries the newest id its node has seen (the floor): after
+ * a failover to a replica that missed the last events (never acknowledged with
+ * SSE_REDIS_MIN_REPLICAS, but fed), the counter jumps past them instead of giving their
+ * ids again to other events, which the nodes that fed the first ones would skip.
  */
 #define KEY_SEQ "ssehub:seq"
 #define KEY_EVENTS "ssehub:events"
@@ -33,6 +36,8 @@ static const char APPEND_LUA[] =
     "local done = redis.call('GET', KEYS[3])\n"
     "if done then return tonumber(done) end\n"
     "local id = redis.call('INCR', KEYS[1])\n"
+    "local floor = tonumber(ARGV[5])\n"
+    "if id <= floor then id = floor + 1 redis.call('SET', KEYS[1], id) end\n"
     "redis.call('XADD', KEYS[2], id .. '-0', 'type', ARGV[1], 'user', ARGV[2],"
     " 'content', ARGV[3], 'time', ARGV[4])\n"
     "redis.call('SET', KEYS[3], id, 'EX', 60)\n"
@@ -56,6 +61,7 @@ enum {
     FEED_COUNT = 1000,         /* entries per XREAD */
     FEED_RETRY_MS = 100,       /* between reconnects of the feed */
     DRAIN_FEED_MS = 2000,      /* how long a stop waits for the feed to reach this node's commits */
+    WAIT_TIMEOUT_MS = 1000,    /* WAIT: how long a batch waits for SSE_REDIS_MIN_REPLICAS replicas */
     READ_CHUNK = 1000,         /* entries per XRANGE of a read */
     TRIM_CHUNK = 1000,         /* entries looked at per step of an age trim */
 };
@@ -85,8 +91,15 @@ typedef struct job {
 
 typedef struct store_redis {
     struct store base;
-    char *host;
+    /* Where Redis is: fixed, or the primary the sentinels named last (under a_mu). */
+    pthread_mutex_t a_mu;
+    char host[256];
     int port, db;
+    char **sn_host; /* the sentinels, tried in turn; nsent = 0: no sentinels */
+    int *sn_port;
+    int nsent;
+    char *master; /* the master name they monitor */
+    int min_replicas; /* WAIT for this many replicas before a batch is acknowledged */
     int64_t max_age_ms;
     uint64_t max_events;
     int trim_interval_ms;
@@ -165,14 +178,18 @@ static bool mono_passed(const struct timespec *t)
     return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
-static void set_err(char err[SSE_ERR_LEN], const store_redis_t *s, const char *fmt, ...)
+static void set_err(char err[SSE_ERR_LEN], store_redis_t *s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Writes "redis HOST:PORT: <reason>" into err, as one line. */
-static void set_err(char err[SSE_ERR_LEN], const store_redis_t *s, const char *fmt, ...)
+/* Writes "redis HOST:PORT: <reason>" into err, as one line ("redis master NAME: ..." while
+ * the sentinels have named no primary yet). */
+static void set_err(char err[SSE_ERR_LEN], store_redis_t *s, const char *fmt, ...)
 {
     if (!err) return;
-    int n = snprintf(err, SSE_ERR_LEN, "redis %s:%d: ", s->host, s->port);
+    pthread_mutex_lock(&s->a_mu);
+    int n = s->host[0] ? snprintf(err, SSE_ERR_LEN, "redis %s:%d: ", s->host, s->port)
+                       : snprintf(err, SSE_ERR_LEN, "redis master %s: ", s->master);
+    pthread_mutex_unlock(&s->a_mu);
     if (n < 0 || n >= SSE_ERR_LEN) return;
     va_list ap;
     va_start(ap, fmt);
@@ -259,14 +276,12 @@ static redisReply *cmdv(redisContext *c, const char *const *words)
     return cmd(c, n, argv, NULL);
 }
 
-/*
- * A new connection to Redis, its database selected, with timeouts on connect and on
- * every command. Returns NULL and says why in why (when not NULL).
- */
-static redisContext *connect_redis(const store_redis_t *s, char *why, size_t whylen)
+/* A connection to host:port with timeouts on connect and on every command, or NULL with
+ * why saying so. */
+static redisContext *open_link(const char *host, int port, char *why, size_t whylen)
 {
     struct timeval tv = {CONNECT_TIMEOUT_MS / 1000, (CONNECT_TIMEOUT_MS % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(s->host, s->port, tv);
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
     if (!c || c->err) {
         if (why) snprintf(why, whylen, "cannot connect: %s", c ? c->errstr : "out of memory");
         if (c) redisFree(c);
@@ -275,6 +290,84 @@ static redisContext *connect_redis(const store_redis_t *s, char *why, size_t why
     struct timeval ct = {COMMAND_TIMEOUT_MS / 1000, (COMMAND_TIMEOUT_MS % 1000) * 1000};
     redisSetTimeout(c, ct);
     redisEnableKeepAlive(c);
+    return c;
+}
+
+/*
+ * Asks each sentinel in turn for the address of the master, and connects to the first
+ * one named. Records the address (for error texts) and returns the connection, or NULL
+ * with why naming the last sentinel's failure.
+ */
+static redisContext *connect_master(store_redis_t *s, char *why, size_t whylen)
+{
+    char last[200] = "no sentinel";
+    for (int i = 0; i < s->nsent; i++) {
+        char e[160] = "";
+        redisContext *sc = open_link(s->sn_host[i], s->sn_port[i], e, sizeof e);
+        if (!sc) {
+            snprintf(last, sizeof last, "sentinel %s:%d: %s", s->sn_host[i], s->sn_port[i], e);
+            continue;
+        }
+        redisReply *r = cmdv(sc, (const char *[]){"SENTINEL", "get-master-addr-by-name", s->master, NULL});
+        char host[256] = "";
+        int port = 0;
+        if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type == REDIS_REPLY_STRING &&
+            r->element[1]->type == REDIS_REPLY_STRING && r->element[0]->len < sizeof host) {
+            memcpy(host, r->element[0]->str, r->element[0]->len + 1);
+            port = atoi(r->element[1]->str);
+        } else {
+            snprintf(last, sizeof last, "sentinel %s:%d: %s", s->sn_host[i], s->sn_port[i],
+                     !r                             ? (*sc->errstr ? sc->errstr : "no reply")
+                     : r->type == REDIS_REPLY_ERROR ? r->str
+                                                    : "it knows no master of that name");
+        }
+        freeReplyObject(r);
+        redisFree(sc);
+        if (!port) continue;
+        pthread_mutex_lock(&s->a_mu);
+        snprintf(s->host, sizeof s->host, "%s", host);
+        s->port = port;
+        pthread_mutex_unlock(&s->a_mu);
+        return open_link(host, port, why, whylen);
+    }
+    if (why) snprintf(why, whylen, "%s", last);
+    return NULL;
+}
+
+/* Whether the node on c says it is a master (ROLE); why says what it is otherwise. */
+static bool is_master(redisContext *c, char *why, size_t whylen)
+{
+    redisReply *r = cmdv(c, (const char *[]){"ROLE", NULL});
+    bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->type == REDIS_REPLY_STRING &&
+              strcmp(r->element[0]->str, "master") == 0;
+    if (!ok && why)
+        snprintf(why, whylen, "the node the sentinels named is not the master (ROLE: %s)",
+                 r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->type == REDIS_REPLY_STRING
+                     ? r->element[0]->str
+                     : "no answer");
+    freeReplyObject(r);
+    return ok;
+}
+
+/*
+ * A new connection to Redis, its database selected, with timeouts on connect and on
+ * every command: to the fixed address, or to the primary the sentinels name now (checked
+ * with ROLE), so every reconnect follows a failover. Returns NULL and says why in why
+ * (when not NULL).
+ */
+static redisContext *connect_redis(store_redis_t *s, char *why, size_t whylen)
+{
+    redisContext *c;
+    if (s->nsent) {
+        c = connect_master(s, why, whylen);
+        if (c && !is_master(c, why, whylen)) {
+            redisFree(c);
+            return NULL;
+        }
+    } else {
+        c = open_link(s->host, s->port, why, whylen);
+    }
+    if (!c) return NULL;
     if (s->db) {
         char db[16];
         snprintf(db, sizeof db, "%d", s->db);
@@ -324,17 +417,18 @@ static void writer_drop(store_redis_t *s)
 }
 
 /* Queues one append script call on wc for p (not sent until a reply is asked for). */
-static void append_call(store_redis_t *s, const pending_t *p)
+static void append_call(store_redis_t *s, const pending_t *p, uint64_t floor)
 {
-    char done_key[80], time_s[24];
+    char done_key[80], time_s[24], floor_s[24];
     snprintf(done_key, sizeof done_key, KEY_DONE "%s:%" PRIu64, s->node, p->token);
     snprintf(time_s, sizeof time_s, "%" PRId64, p->ev.time_ms);
+    snprintf(floor_s, sizeof floor_s, "%" PRIu64, floor);
     const char *argv[] = {"EVALSHA", s->sha, "3", KEY_SEQ, KEY_EVENTS, done_key,
-                          p->ev.type, p->ev.user, p->ev.content, time_s};
-    size_t lens[10];
-    for (int i = 0; i < 10; i++) lens[i] = strlen(argv[i]);
+                          p->ev.type, p->ev.user, p->ev.content, time_s, floor_s};
+    size_t lens[11];
+    for (int i = 0; i < 11; i++) lens[i] = strlen(argv[i]);
     lens[8] = p->ev.content_len;
-    redisAppendCommandArgv(s->wc, 10, argv, lens);
+    redisAppendCommandArgv(s->wc, 11, argv, lens);
 }
 
 /* A copy of a Redis error text on one line (control bytes as spaces), at most 159 bytes. */
@@ -356,8 +450,11 @@ static char *one_line(const char *msg)
  */
 static bool send_batch(store_redis_t *s, pending_t *batch, char *why, size_t whylen)
 {
+    pthread_mutex_lock(&s->b_mu);
+    uint64_t floor = s->bounds.latest; /* the newest id this node has seen */
+    pthread_mutex_unlock(&s->b_mu);
     for (pending_t *p = batch; p; p = p->next)
-        if (p->err == 1) append_call(s, p);
+        if (p->err == 1) append_call(s, p, floor);
     for (pending_t *p = batch; p; p = p->next) {
         if (p->err != 1) continue;
         redisReply *r = NULL;
@@ -376,6 +473,12 @@ static bool send_batch(store_redis_t *s, pending_t *batch, char *why, size_t why
             freeReplyObject(r);
             writer_drop(s);
             return false;
+        } else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "READONLY", 8) == 0) {
+            /* a failover made this node a replica: reconnecting asks the sentinels again */
+            snprintf(why, whylen, "lost the master: it is a replica now (READONLY)");
+            freeReplyObject(r);
+            writer_drop(s);
+            return false;
         } else {
             p->err = r->type == REDIS_REPLY_ERROR && strncmp(r->str, "OOM", 3) == 0 ? SSE_EFULL : SSE_ERR;
             free(p->why);
@@ -388,10 +491,40 @@ static bool send_batch(store_redis_t *s, pending_t *batch, char *why, size_t why
 }
 
 /*
+ * Waits until min_replicas replicas hold everything this connection wrote (WAIT), at most
+ * WAIT_TIMEOUT_MS. Returns true when enough acknowledged; otherwise false with why saying
+ * how many did (or that the link broke, which drops it). Called with w_mu held.
+ */
+static bool wait_replicas(store_redis_t *s, char *why, size_t whylen)
+{
+    char n[16], ms[16];
+    snprintf(n, sizeof n, "%d", s->min_replicas);
+    snprintf(ms, sizeof ms, "%d", WAIT_TIMEOUT_MS);
+    redisReply *r = cmdv(s->wc, (const char *[]){"WAIT", n, ms, NULL});
+    bool ok = false;
+    if (!r) {
+        snprintf(why, whylen, "lost the link waiting for replicas: %s",
+                 *s->wc->errstr ? s->wc->errstr : "no reply");
+        writer_drop(s);
+    } else if (r->type != REDIS_REPLY_INTEGER) {
+        snprintf(why, whylen, "WAIT failed: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    } else if (r->integer < s->min_replicas) {
+        snprintf(why, whylen, "only %lld of %d replicas acknowledged within %d ms (SSE_REDIS_MIN_REPLICAS)",
+                 (long long)r->integer, s->min_replicas, WAIT_TIMEOUT_MS);
+    } else {
+        ok = true;
+    }
+    freeReplyObject(r);
+    return ok;
+}
+
+/*
  * Appends a batch: one pipeline, resent once on a new connection when the link broke
  * (an event Redis already took answers its first id), then each event's done in order.
  * An event still unanswered fails with SSE_EUNAVAIL: no 201 for what Redis may not hold.
  * A failed event's ev.error says why (the broken link, or Redis's error reply).
+ * With min_replicas, a batch whose WAIT finds too few replicas fails the same way, its
+ * events kept in Redis: a 503 then means "not known to survive a failover".
  * Events are given to done, not to the feed: the feed reads them back from the stream.
  */
 static void commit_batch(store_redis_t *s, pending_t *batch)
@@ -407,7 +540,16 @@ static void commit_batch(store_redis_t *s, pending_t *batch)
             atomic_store(&s->up, 0);
             break;
         }
-        if (send_batch(s, batch, raw, sizeof raw)) break;
+        if (send_batch(s, batch, raw, sizeof raw)) {
+            bool stored = false;
+            for (pending_t *p = batch; p; p = p->next) stored |= p->err == 0;
+            /* Not yet on enough replicas: the events stay in Redis (and are delivered),
+             * but no publisher is told they are safe. */
+            if (stored && s->min_replicas > 0 && !wait_replicas(s, raw, sizeof raw))
+                for (pending_t *p = batch; p; p = p->next)
+                    if (p->err == 0) p->err = 1;
+            break;
+        }
     }
     if (*raw) {
         set_err(why, s, "%s", raw); /* "redis HOST:PORT: cannot connect: ..." */
@@ -917,7 +1059,11 @@ static void destroy(store_redis_t *s)
     pthread_mutex_destroy(&s->b_mu);
     pthread_mutex_destroy(&s->j_mu);
     pthread_cond_destroy(&s->j_cv);
-    free(s->host);
+    pthread_mutex_destroy(&s->a_mu);
+    for (int i = 0; i < s->nsent; i++) free(s->sn_host[i]);
+    free(s->sn_host);
+    free(s->sn_port);
+    free(s->master);
     free(s);
 }
 
@@ -994,15 +1140,33 @@ int store_redis_open(const store_options_t *opt, store_t **out, char err[SSE_ERR
 {
     *out = NULL;
     if (err) err[0] = '\0';
-    if (!opt || !opt->redis_host || !opt->redis_host[0]) {
+    bool sentinels = opt && opt->redis_nsentinels > 0 && opt->redis_master && opt->redis_master[0];
+    if (!opt || (!sentinels && (!opt->redis_host || !opt->redis_host[0]))) {
         if (err) snprintf(err, SSE_ERR_LEN, "redis: no host given");
+        return SSE_ERR;
+    }
+    if (!sentinels && strlen(opt->redis_host) >= sizeof ((store_redis_t *)0)->host) {
+        if (err) snprintf(err, SSE_ERR_LEN, "redis: host name too long");
         return SSE_ERR;
     }
     store_redis_t *s = xcalloc(1, sizeof *s);
     s->base.ops = &store_redis_ops;
-    s->host = xstrdup(opt->redis_host);
-    s->port = opt->redis_port ? opt->redis_port : 6379;
+    pthread_mutex_init(&s->a_mu, NULL);
+    if (sentinels) {
+        s->nsent = opt->redis_nsentinels;
+        s->sn_host = xcalloc((size_t)s->nsent, sizeof *s->sn_host);
+        s->sn_port = xcalloc((size_t)s->nsent, sizeof *s->sn_port);
+        for (int i = 0; i < s->nsent; i++) {
+            s->sn_host[i] = xstrdup(opt->redis_sentinel_hosts[i]);
+            s->sn_port[i] = opt->redis_sentinel_ports[i];
+        }
+        s->master = xstrdup(opt->redis_master);
+    } else {
+        snprintf(s->host, sizeof s->host, "%s", opt->redis_host);
+        s->port = opt->redis_port ? opt->redis_port : 6379;
+    }
     s->db = opt->redis_db;
+    s->min_replicas = opt->redis_min_replicas;
     s->max_age_ms = opt->max_age_ms;
     s->max_events = opt->max_events;
     s->trim_interval_ms = opt->trim_interval_ms;

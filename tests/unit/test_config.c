@@ -18,7 +18,7 @@ static const char *const all_vars[] = {
     "SSE_TRUST_CLIENT_ID", "SSE_JWT_PUBLIC_KEY", "SSE_MAX_CONNS_PER_IP",
     "SSE_MAX_STREAMS_PER_USER", "SSE_USERS_FILE", "SSE_LOGIN_MAX_FAILURES", "SSE_LOGIN_MAX_BLOCK",
     "SSE_JWT_ISSUER", "SSE_JWT_AUDIENCE", "SSE_REDIS_URL", "SSE_REUSE_PORT",
-    "SSE_TRUSTED_PROXIES"};
+    "SSE_TRUSTED_PROXIES", "SSE_REDIS_MIN_REPLICAS", "SSE_REDIS_SENTINELS", "SSE_REDIS_MASTER"};
 #define NVARS (sizeof all_vars / sizeof all_vars[0])
 
 /* A key of the shortest length SSE_APP_KEY accepts (32 bytes). */
@@ -868,4 +868,25 @@ Test(config, warn_unknown_cleans_the_name)
     warnings_t w = {0};
     cr_assert_eq(config_warn_unknown(NULL, envp, collect, &w), 1);
     cr_assert_str_eq(w.lines[0], "SSE_A?B?C: unknown setting");
+}
+
+Test(config, sentinel_lists_parse_host_port_pairs_and_refuse_anything_else)
+{
+    char **hosts;
+    int *ports, n;
+    cr_assert_eq(config_parse_host_ports("127.0.0.1:26379,sentinel-b.local:1", &hosts, &ports, &n), 0);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(hosts[0], "127.0.0.1");
+    cr_assert_eq(ports[0], 26379);
+    cr_assert_str_eq(hosts[1], "sentinel-b.local");
+    cr_assert_eq(ports[1], 1);
+    for (int i = 0; i < n; i++) free(hosts[i]);
+    free(hosts);
+    free(ports);
+    const char *bad[] = {"", "host", ":1", "h:", "h:0", "h:65536", "h:1x", "h:1,", "h:1,,h:2", "a b:1", "h:+1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(config_parse_host_ports(bad[i], &hosts, &ports, &n), SSE_EINVAL, "\"%s\"", bad[i]);
+        cr_assert_null(hosts);
+        cr_assert_eq(n, 0);
+    }
 }

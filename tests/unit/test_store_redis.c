@@ -292,3 +292,48 @@ Test(store_redis, open_fails_in_one_line_naming_the_address)
     cr_assert(strncmp(err, want, strlen(want)) == 0, "%s", err);
     cr_assert_null(strchr(err, '\n'));
 }
+
+/* Runs one command on a connection of the test's own to its redis-server. */
+static void redis_do(const char *const *words)
+{
+    redisContext *c = redisConnect("127.0.0.1", redis_port);
+    cr_assert(c && !c->err);
+    redisReply *r = cmdv(c, words);
+    cr_assert(r && r->type != REDIS_REPLY_ERROR, "%s: %s", words[0], r ? r->str : c->errstr);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+Test(store_redis, after_a_failover_that_lost_fed_events_the_counter_jumps_past_them_instead_of_reusing_their_ids)
+{
+    store_t *st = open_default();
+    for (int i = 0; i < 3; i++) append_ok(st, "", "", "on the old primary");
+    /* As if the new primary only had event 1: its stream and counter end there, while this
+     * node has seen 3 (its bounds, as its feed would have set them). */
+    redis_do((const char *[]){"DEL", KEY_EVENTS, NULL});
+    redis_do((const char *[]){"XADD", KEY_EVENTS, "1-0", "type", "", "user", "", "content", "x", "time", "0", NULL});
+    redis_do((const char *[]){"SET", KEY_SEQ, "1", NULL});
+    cr_assert_eq(append_ok(st, "", "", "after the failover"), 4, "not id 2 again");
+    cr_assert_eq(append_ok(st, "", "", "next"), 5);
+    st->ops->close(st);
+}
+
+Test(store_redis, a_primary_turned_replica_fails_appends_unavailable_and_says_so)
+{
+    store_t *st = open_default();
+    append_ok(st, "", "", "while a master");
+    char dead[16];
+    snprintf(dead, sizeof dead, "%d", free_port());
+    redis_do((const char *[]){"REPLICAOF", "127.0.0.1", dead, NULL});
+    one_done_t d = {.w = WAITER_INIT, .id = 1};
+    static char reason[SSE_ERR_LEN];
+    d.why = reason;
+    store_event_t ev = {.type = "", .user = "", .content = "refused", .content_len = 7};
+    cr_assert_eq(st->ops->append(st, &ev, on_one, &d), 0);
+    waiter_wait(&d.w, 1);
+    cr_assert_eq(d.err, SSE_EUNAVAIL, "a 503 with Retry-After, not a store error: got %d", d.err);
+    cr_assert(strstr(reason, "lost the master: it is a replica now (READONLY)"), "%s", reason);
+    redis_do((const char *[]){"REPLICAOF", "NO", "ONE", NULL});
+    cr_assert_eq(append_ok(st, "", "", "a master again"), 2);
+    st->ops->close(st);
+}
