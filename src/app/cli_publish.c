@@ -16,7 +16,8 @@ static void usage(FILE *out)
                  "(that certificate is then trusted too).\n\n"
                  "  --url URL    http[s]://HOST[:PORT][/PREFIX] of the server\n"
                  "  --type TYPE  the event's type (the event: line)\n"
-                 "  --user USER  deliver only to that user's streams\n");
+                 "  --user USER  deliver only to that user's streams\n"
+                 "  --           what follows is CONTENT, even when it starts with '-'\n");
 }
 
 /* The server's own address from its settings; an error message when it has none to give. */

@@ -7,8 +7,6 @@
 #include "auth.h"
 #include "users.h"
 
-extern char **environ;
-
 /* An SSE_ name that is no setting (a typing mistake, most likely): one warning line. */
 static void warn_setting(void *arg, const char *line)
 {

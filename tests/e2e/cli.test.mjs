@@ -331,6 +331,9 @@ describe('ssehub publish', () => {
       assert.equal(Number(r2.stdout), Number(id) + 1);
       const ev2 = await s.waitForData('second');
       assert.equal(ev2.event, undefined, 'no --type: an untyped event');
+      const r3 = await runVerb(['publish', '--url', url, '--', '--not-an-option']);
+      assert.equal(r3.code, 0, r3.stderr);
+      await s.waitForData('--not-an-option');
       s.close();
     } finally { await srv.stopClean(); }
   });
