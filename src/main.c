@@ -8,6 +8,7 @@
 
 #include "assets.h"
 #include "auth.h"
+#include "cli.h"
 #include "common.h"
 #include "config.h"
 #include "conn_tls.h"
@@ -16,6 +17,7 @@
 #include "publish.h"
 #include "ratelimit.h"
 #include "server.h"
+#include "settings.h"
 #include "store.h"
 #include "users.h"
 #include "worker.h"
@@ -23,13 +25,20 @@
 static void usage(FILE *out)
 {
     fprintf(out, "Usage: ssehub [--env-file PATH] [--help] [--version]\n"
-                 "       ssehub passwd [--user NAME --role ROLE] < password\n\n"
+                 "       ssehub passwd [--user NAME --role ROLE] < password\n"
+                 "       ssehub publish [--url URL] [--type T] [--user U] CONTENT\n"
+                 "       ssehub token --user U [--types a,b] [--ttl S]\n"
+                 "       ssehub check\n\n"
                  "A Server-Sent Events notification server, compatible with goSSE.\n\n"
                  "  --env-file PATH  read settings from PATH instead of ./.env\n"
                  "  --help           show this help and exit\n"
                  "  --version        print the version and exit\n"
                  "  passwd           print the argon2id hash of the password on stdin, or with\n"
-                 "                   --user and --role a whole SSE_USERS_FILE line\n\n");
+                 "                   --user and --role a whole SSE_USERS_FILE line\n"
+                 "  publish          publish an event through the running server (as the broadcaster)\n"
+                 "  token            mint a subscriber token offline with SSE_APP_KEY\n"
+                 "  check            check the settings and print them, secrets masked\n"
+                 "                   (each verb takes --env-file PATH and --help)\n\n");
     config_print_help(out);
 }
 
@@ -83,17 +92,23 @@ static void on_signal(struct ev_loop *loop, ev_signal *s, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
-/* An SSE_ name that is no setting (a typing mistake, most likely): one warning line. */
-static void warn_setting(void *arg, const char *line)
-{
-    log_warn((const log_t *)arg, "%s", line);
-}
+/* The verbs beside the server, each in its own file. */
+static const struct verb {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} verbs[] = {
+    {"passwd", users_passwd_main},
+    {"publish", cli_publish_main},
+    {"token", cli_token_main},
+    {"check", cli_check_main},
+};
 
 int main(int argc, char **argv)
 {
     const char *env_path = ".env";
     int env_optional = 1;
-    if (argc > 1 && strcmp(argv[1], "passwd") == 0) return users_passwd_main(argc - 1, argv + 1);
+    for (size_t i = 0; argc > 1 && i < ARRAY_LEN(verbs); i++)
+        if (strcmp(argv[1], verbs[i].name) == 0) return verbs[i].run(argc - 1, argv + 1);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
@@ -111,28 +126,9 @@ int main(int argc, char **argv)
     }
 
     char err[SSE_ERR_LEN];
-    envfile_t ef;
-    if (envfile_load(&ef, env_path, env_optional, err)) {
-        fprintf(stderr, "ssehub: %s\n", err);
-        return 1;
-    }
     static config_t cfg;
-    int rc = config_load(&cfg, &ef, err);
-    if (rc) {
-        envfile_free(&ef);
-        fprintf(stderr, "ssehub: %s\n", err);
-        return 1;
-    }
-    static log_t lg;
-    lg.level = (enum log_level)log_level_parse(cfg.log_level);
-    lg.fd = STDERR_FILENO;
-    config_warn_unknown(&ef, environ, warn_setting, &lg);
-    envfile_free(&ef);
-    if (auth_load_public_key(&cfg, err)) {
-        fprintf(stderr, "ssehub: %s\n", err);
-        return 1;
-    }
-    if (users_load(&cfg, err)) {
+    static log_t lg = {.level = LOG_INFO, .fd = STDERR_FILENO};
+    if (settings_load(env_path, env_optional, &cfg, NULL, &lg, err)) {
         fprintf(stderr, "ssehub: %s\n", err);
         return 1;
     }

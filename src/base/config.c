@@ -21,26 +21,29 @@ typedef struct setting {
     long min, max;   /* bounds for SET_INT */
     size_t offset;
     const char *help;
+    bool secret; /* never printed: `ssehub check` masks it */
 } setting_t;
 
-#define S(name, field, def, help) {name, SET_STR, def, 0, 0, offsetof(config_t, field), help}
+#define S(name, field, def, help) {name, SET_STR, def, 0, 0, offsetof(config_t, field), help, false}
 #define I(name, field, def, min, max, help)                                                        \
-    {name, SET_INT, def, min, max, offsetof(config_t, field), help}
+    {name, SET_INT, def, min, max, offsetof(config_t, field), help, false}
+/* A secret string: a key or a password. */
+#define K(name, field, help) {name, SET_STR, NULL, 0, 0, offsetof(config_t, field), help, true}
 #define D(name, field, def, min, max, help)                                                        \
-    {name, SET_DURATION, def, min, max, offsetof(config_t, field), help}
+    {name, SET_DURATION, def, min, max, offsetof(config_t, field), help, false}
 
 static const setting_t settings[] = {
     S("SSE_HOST", host, "0.0.0.0", "address to listen on"),
     I("SSE_PORT", port, "8080", 0, 65535, "port to listen on (0 picks a free one)"),
-    S("SSE_APP_KEY", app_key, NULL, "secret that signs tokens (HS256); required, 32 bytes or more"),
+    K("SSE_APP_KEY", app_key, "secret that signs tokens (HS256); required, 32 bytes or more"),
     S("SSE_CLIENT_USERNAME", client_username, NULL, "subscriber account: name"),
-    S("SSE_CLIENT_PASSWORD", client_password, NULL, "subscriber account: password"),
+    K("SSE_CLIENT_PASSWORD", client_password, "subscriber account: password"),
     S("SSE_BROADCASTER_USERNAME", broadcaster_username, NULL, "publisher account: name"),
-    S("SSE_BROADCASTER_PASSWORD", broadcaster_password, NULL, "publisher account: password"),
+    K("SSE_BROADCASTER_PASSWORD", broadcaster_password, "publisher account: password"),
     S("SSE_ADMIN_USERNAME", admin_username, NULL, "admin account: name"),
-    S("SSE_ADMIN_PASSWORD", admin_password, NULL, "admin account: password"),
+    K("SSE_ADMIN_PASSWORD", admin_password, "admin account: password"),
     S("SSE_USERNAME", single_username, NULL, "one account with every role (older form)"),
-    S("SSE_PASSWORD", single_password, NULL, "password of SSE_USERNAME"),
+    K("SSE_PASSWORD", single_password, "password of SSE_USERNAME"),
     S("ALLOWED_ORIGIN", allowed_origin, "", "comma-separated origins allowed by CORS (* = any)"),
     I("SSE_HEARTBEAT", heartbeat, "15", 1, 3600, "seconds between ': ping' comments on streams"),
     I("SSE_RETRY", retry_ms, "3000", 0, 3600000, "reconnect delay sent to browsers (ms)"),
@@ -594,6 +597,32 @@ void config_free(config_t *cfg)
     free(cfg->sentinel_ports);
     netaddr_list_free(&cfg->proxies);
     memset(cfg, 0, sizeof *cfg);
+}
+
+/* ---- the effective settings ---- */
+
+void config_each(const config_t *cfg, const envfile_t *ef, config_each_fn fn, void *arg)
+{
+    for (size_t i = 0; i < ARRAY_LEN(settings); i++) {
+        const setting_t *s = &settings[i];
+        const char *v = getenv(s->name), *source = "env";
+        if (!v) {
+            v = envfile_get(ef, s->name);
+            source = ".env";
+        }
+        /* config_load() gives a number left empty its default */
+        if (!v || (s->type != SET_STR && *v == '\0')) source = "default";
+        char num[24];
+        const char *value;
+        if (s->type == SET_STR) {
+            value = *(char *const *)((const char *)cfg + s->offset);
+            if (!value) value = "";
+        } else {
+            snprintf(num, sizeof num, "%d", *(const int *)((const char *)cfg + s->offset));
+            value = num;
+        }
+        fn(arg, s->name, value, source, s->secret);
+    }
 }
 
 /* ---- unknown names ---- */

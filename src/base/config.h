@@ -2,6 +2,7 @@
 #ifndef SSE_CONFIG_H
 #define SSE_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -138,6 +139,17 @@ typedef void (*config_warn_fn)(void *arg, const char *line);
  * many. Returns the number of warnings.
  */
 int config_warn_unknown(const envfile_t *ef, char *const *envp, config_warn_fn warn, void *arg);
+
+/**
+ * What config_each() calls for every setting: its name, its effective value as text
+ * (numbers and durations in their unit, an unset string as ""), where the value came
+ * from ("env", ".env" or "default") and whether it is a secret, never to be printed.
+ */
+typedef void (*config_each_fn)(void *arg, const char *name, const char *value, const char *source,
+                               bool secret);
+
+/** Calls fn for each setting of cfg, loaded by config_load() from ef (may be NULL), in table order. */
+void config_each(const config_t *cfg, const envfile_t *ef, config_each_fn fn, void *arg);
 
 /** Writes the settings table (name, default, meaning) for --help. */
 void config_print_help(FILE *out);

@@ -890,3 +890,59 @@ Test(config, sentinel_lists_parse_host_port_pairs_and_refuse_anything_else)
         cr_assert_eq(n, 0);
     }
 }
+
+/* ---- config_each ---- */
+
+/* What config_each() reported for a few names. */
+typedef struct seen {
+    int count;
+    char port[16], port_src[16], heartbeat_src[16], body_src[16], key[64], key_src[16], age[16];
+    bool key_secret, pass_secret, user_secret, retry_secret;
+} seen_t;
+
+static void record(void *arg, const char *name, const char *value, const char *source, bool secret)
+{
+    seen_t *s = arg;
+    s->count++;
+    if (strcmp(name, "SSE_PORT") == 0) {
+        snprintf(s->port, sizeof s->port, "%s", value);
+        snprintf(s->port_src, sizeof s->port_src, "%s", source);
+    } else if (strcmp(name, "SSE_HEARTBEAT") == 0) {
+        snprintf(s->heartbeat_src, sizeof s->heartbeat_src, "%s", source);
+    } else if (strcmp(name, "SSE_MAX_BODY_BYTES") == 0) {
+        snprintf(s->body_src, sizeof s->body_src, "%s", source);
+    } else if (strcmp(name, "SSE_APP_KEY") == 0) {
+        snprintf(s->key, sizeof s->key, "%s", value);
+        snprintf(s->key_src, sizeof s->key_src, "%s", source);
+        s->key_secret = secret;
+    } else if (strcmp(name, "SSE_HISTORY_MAX_AGE") == 0) {
+        snprintf(s->age, sizeof s->age, "%s", value);
+    } else if (strcmp(name, "SSE_CLIENT_PASSWORD") == 0) {
+        s->pass_secret = secret;
+    } else if (strcmp(name, "SSE_CLIENT_USERNAME") == 0) {
+        s->user_secret = secret;
+    } else if (strcmp(name, "SSE_RETRY") == 0) {
+        s->retry_secret = secret;
+    }
+}
+
+Test(config, each_gives_values_sources_and_secrets)
+{
+    setenv("SSE_PORT", "9090", 1);
+    setenv("SSE_MAX_BODY_BYTES", "", 1); /* empty number: the default, so "default" */
+    cr_assert_eq(load_text("SSE_PORT=7070\nSSE_APP_KEY=" KEY "\nSSE_CLIENT_USERNAME=c\nSSE_CLIENT_PASSWORD=p\n"
+                           "SSE_HEARTBEAT=20\nSSE_HISTORY_MAX_AGE=2h\n"),
+                 0, "%s", err);
+    seen_t s = {0};
+    config_each(&cfg, &ef, record, &s);
+    cr_assert_eq((size_t)s.count, NVARS, "every setting once");
+    cr_assert_str_eq(s.port, "9090");
+    cr_assert_str_eq(s.port_src, "env");
+    cr_assert_str_eq(s.heartbeat_src, ".env");
+    cr_assert_str_eq(s.body_src, "default");
+    cr_assert_str_eq(s.key, KEY, "the value itself: masking is the printer's job");
+    cr_assert_str_eq(s.key_src, ".env");
+    cr_assert_str_eq(s.age, "7200", "durations in seconds");
+    cr_assert(s.key_secret && s.pass_secret, "the key and passwords are secrets");
+    cr_assert(!s.user_secret && !s.retry_secret, "names and numbers are not");
+}
